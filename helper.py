@@ -2,14 +2,15 @@
 
 Read this file top to bottom; each section is one step of the course.
 
-1. Integer dtypes and their ranges       ``get_q_range``
-2. Checking what comes in                (private ``_check_*`` helpers with clear messages)
-3. Scale and zero point                  ``get_q_scale_and_zero_point``
-4. Quantize                              ``linear_q_with_scale_and_zero_point``, ``linear_quantization``
-5. Dequantize                            ``linear_dequantization``
-6. Quantization error                    ``quantization_error``
-7. Plots                                 ``plot_quantization_errors``
-8. Exercise checkers                     ``check_dequantization``, ``check_scale_and_zero_point``
+1. Integer dtypes and their ranges   ``get_q_range``
+2. Checking what comes in            (private ``_check_*`` helpers with clear messages)
+3. Scale and zero point              ``get_q_scale_and_zero_point``
+4. Quantize                          ``linear_q_with_scale_and_zero_point``,
+                                     ``linear_quantization``
+5. Dequantize                        ``linear_dequantization``
+6. Quantization error                ``quantization_error``
+7. Plots                             ``plot_quantization_errors``
+8. Exercise checkers                 ``check_dequantization``, ``check_scale_and_zero_point``
 
 The whole course rests on two formulas (``s`` is the scale, ``z`` the zero point)::
 
