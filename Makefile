@@ -1,0 +1,78 @@
+# Linear Quantization, hands-on: developer commands.
+#   make lab    - create .venv if needed, then open JupyterLab on the index notebook
+#   make test   - create/refresh .venv if needed, then run pytest (tests/ and notebooks/)
+# Everything runs from the repo root with the project venv in .venv/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.11 is the supported version; fall back to python3 if python3.11 is absent.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-installs whenever requirements.txt or pyproject.toml is newer than this stamp.
+STAMP := $(VENV)/.requirements-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+.PHONY: help venv lab test lint format record bench clean
+
+help:
+	@echo "make venv    create .venv and install requirements.txt (pinned, CPU torch)"
+	@echo "make lab     open JupyterLab on notebooks/00_index.ipynb"
+	@echo "make test    run the tests and re-run every notebook against its stored outputs"
+	@echo "make lint    ruff format --check . and ruff check ."
+	@echo "make format  ruff format . and ruff check --fix ."
+	@echo "make record  re-execute every notebook in place (refresh stored outputs)"
+	@echo "make bench   run benchmarks/bench_quantize.py"
+	@echo "make clean   remove .venv and caches"
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "error: neither python3.11 nor python3 found" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+# Jupyter refuses to start as root unless told to (as on the project's machines).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/00_index.ipynb $(LAB_ARGS)
+
+# The venv's bin/ goes first on PATH so that anything a test starts by name
+# (jupyter, python) comes from the project venv.
+test: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-executes every notebook in place (each runs with cwd notebooks/). No timing
+# metadata is recorded, and cell metadata is cleared except "tags" (nbval tags) and
+# "jupyter" (source_hidden...), so a re-record only changes what really changed.
+record: venv
+	@test -n "$(NOTEBOOKS)" || { echo "error: no notebooks/*.ipynb" >&2; exit 1; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False \
+		--ClearMetadataPreprocessor.enabled=True \
+		--ClearMetadataPreprocessor.clear_notebook_metadata=False \
+		--ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags \
+		--ClearMetadataPreprocessor.preserve_cell_metadata_mask=jupyter \
+		$(NOTEBOOKS)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_quantize.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
