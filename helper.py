@@ -1085,11 +1085,19 @@ def _format_param(value: float | int | torch.Tensor) -> str:
     return str(value) if isinstance(value, int) else format_number(value)
 
 
-def _explorer_figure(width: float, height: float, dpi: float) -> Figure:
-    """A figure outside pyplot (nothing to close, never shown twice) that renders with Agg."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+#: A label may grow by this many characters before the explorer lays its figure out again;
+#: the extra space between panels (``wspace`` below) leaves room for that.
+RELAYOUT_CHARS = 2
 
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+
+def _explorer_figure(width: float, height: float, dpi: float) -> Figure:
+    """A figure outside pyplot (nothing to close, never shown twice) that renders with Agg,
+    with constrained layout and some spare room between panels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    layout = ConstrainedLayoutEngine(wspace=0.05)
+    figure = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
@@ -1112,12 +1120,17 @@ class _ExplorerDrawing:
 
     Constrained layout finds room for every label, but it costs more than drawing the figure.
     So it runs on the first render, and again only when a tick label or title has become
-    longer than it was at the last layout; otherwise the axes keep their places.
+    more than ``RELAYOUT_CHARS`` characters longer than at the last layout; otherwise the axes
+    keep their places.
     """
 
     figure: Figure
     shape: tuple[int, int]
     _laid_out_for: tuple[int, ...] | None = None
+
+    def __init__(self, shape: tuple[int, int], figure: Figure) -> None:
+        self.shape, self.figure = shape, figure
+        self._layout = figure.get_layout_engine()
 
     def png(self) -> bytes:
         """The figure as PNG bytes, at the figure's own dpi."""
@@ -1125,9 +1138,11 @@ class _ExplorerDrawing:
 
         lengths = _text_lengths(self.figure)
         old = self._laid_out_for
-        relayout = old is None or any(new > was for new, was in zip(lengths, old, strict=True))
+        relayout = old is None or any(
+            new > was + RELAYOUT_CHARS for new, was in zip(lengths, old, strict=True)
+        )
         if relayout:
-            self.figure.set_layout_engine("constrained")
+            self.figure.set_layout_engine(self._layout)
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png")
         if relayout:
@@ -1140,13 +1155,14 @@ class _PanelsDrawing(_ExplorerDrawing):
     """The explorer's layout for small tensors: the four annotated heatmaps."""
 
     def __init__(self, shape: tuple[int, int], dpi: float) -> None:
-        self.shape = shape
-        self.figure = _explorer_figure(15, 3.6, dpi)
+        super().__init__(shape, _explorer_figure(13, 3.5, dpi))
         self.panels = _ErrorPanels(self.figure, shape)
 
     def update(self, original, quantized, dequantized, dtype, n_bits, scale, zero_point) -> None:
         """Redraw the four panels for new results (2-D tensors of this layout's shape)."""
         self.panels.update(_as_2d(original), _as_2d(quantized), _as_2d(dequantized), dtype, n_bits)
+        for panel in self.panels.panels:  # a narrower figure than plot_quantization_errors'
+            panel.ax.title.set_fontsize(11)
 
 
 class _HistogramDrawing(_ExplorerDrawing):
@@ -1156,8 +1172,7 @@ class _HistogramDrawing(_ExplorerDrawing):
     def __init__(self, shape: tuple[int, int], dpi: float) -> None:
         from matplotlib.collections import LineCollection
 
-        self.shape = shape
-        self.figure = _explorer_figure(15, 3.8, dpi)
+        super().__init__(shape, _explorer_figure(13, 3.6, dpi))
         hist_ax, error_ax = self.figure.subplots(1, 2, width_ratios=(1.7, 1))
         self.hist_ax = hist_ax
         self.bars = hist_ax.stairs(
@@ -1217,7 +1232,7 @@ class _HistogramDrawing(_ExplorerDrawing):
         ones = torch.ones_like(x)
         self.grid.set_segments(torch.stack([x, 0 * ones, x, ones], 1).reshape(-1, 2, 2).numpy())
         self._grid_range = (scale * (q_min - zero_point), scale * (q_max - zero_point))
-        shown = f", every {step}th drawn" if step > 1 else ""
+        shown = f", one in {step} drawn" if step > 1 else ""
         return f"{levels:,} levels{shown}"
 
 
@@ -1371,7 +1386,7 @@ class QuantizationExplorer:
         """The numbers as a small HTML table (or the message, if the settings failed).
 
         Each number sits in an element with a stable class (``qe-scale``, ``qe-zero-point``,
-        ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-bytes-before``,
+        ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-levels``, ``qe-bytes-before``,
         ``qe-bytes-after``, ``qe-bytes-packed``, ``qe-message``) for tests and styling.
         """
         import html
@@ -1390,6 +1405,7 @@ class QuantizationExplorer:
             ("MSE (measured)", "qe-mse", format_number(numbers["mse"])),
             ("s\u00b2/12 (theory)", "qe-theory-mse", format_number(numbers["theory_mse"])),
             ("max error", "qe-max-error", format_number(numbers["max_error"])),
+            ("levels in use", "qe-levels", f"{numbers['levels_used']:,} of {numbers['levels']:,}"),
         ]
         head = "".join(f'<th style="padding:0 1em">{label}</th>' for label, _, _ in cells)
         row = "".join(
@@ -1401,15 +1417,13 @@ class QuantizationExplorer:
         )
         return (
             '<div class="qe-numbers">'
-            f"<table>"
-            f"<tr>{head}</tr><tr>{row}</tr></table>"
-            f'<p class="qe-memory">Memory of the {values:,} values: '
+            f"<table><tr>{head}</tr><tr>{row}</tr></table>"
+            f'<p class="qe-memory" style="line-height:1.4">Memory of the {values:,} values: '
             f'<span class="qe-bytes-before">{before:,}</span> bytes as float32 &rarr; '
             f'<span class="qe-bytes-after">{after:,}</span> bytes stored as {dtype} '
             f"({before / after:.3g}x smaller); "
             f'if packed at {bits} bits per value: <span class="qe-bytes-packed">{packed:,}</span>'
-            f" bytes ({values:,} &times; {bits} bits, rounded up to whole bytes). "
-            f"{numbers['levels_used']} of {numbers['levels']} levels in use.</p>"
+            f" bytes ({values:,} &times; {bits} bits, rounded up to whole bytes).</p>"
             "</div>"
         )
 

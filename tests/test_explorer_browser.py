@@ -1,0 +1,305 @@
+"""The explorer in a real browser: JupyterLab and Debian's Chromium, driven by Playwright.
+
+The test starts JupyterLab on a free loopback port with a random token, opens a copy of
+notebooks/03_explorer.ipynb (outputs cleared, so every widget on the page comes from the live
+kernel, and the repo's notebook is never saved over), runs all cells from the Run menu, moves
+the bit-width slider with the keyboard and picks another tensor from the dropdown, and checks
+that the MSE on the page is what helper.py computes for those settings. It fails on any
+JavaScript error in the page.
+
+Everything JupyterLab would write (settings, workspaces, runtime files) goes to a temporary
+folder; news and update checks and autosave are switched off there.
+
+Needs Chromium (`apt-get install -y chromium`) and the playwright package (requirements.txt).
+Without them the test is skipped, except under CI (CI=true), where it fails.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helper import QuantizationExplorer, format_number
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "notebooks/03_explorer.ipynb"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVER_START_TIMEOUT = 60  # seconds until JupyterLab answers
+RUN_ALL_TIMEOUT_MS = 120_000  # kernel start, import torch, run every cell
+RUN_ALL_START_TIMEOUT_MS = 15_000  # until the first cell shows "[*]:" after Run All
+RUN_ALL_ATTEMPTS = 3
+UPDATE_TIMEOUT_MS = 30_000  # one control change, redrawn by the kernel
+
+# JupyterLab user settings, written to a temporary settings folder.
+LAB_SETTINGS = {
+    # no "Would you like to receive official Jupyter news?" prompt, no requests for news
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # keep every cell in the DOM (no virtual scrolling), so outputs can be found and scrolled to
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    # the notebook is a throwaway copy, but nothing needs saving anyway
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    # the extension manager would query PyPI
+    "@jupyterlab/extensionmanager-extension/plugin": {"enabled": False},
+}
+
+# True once the current notebook's kernel is connected and idle (needs expose_app_in_browser).
+KERNEL_READY_JS = """() => {
+    const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const session = widget && widget.sessionContext && widget.sessionContext.session;
+    const kernel = session && session.kernel;
+    return !!kernel && kernel.connectionStatus === "connected" && kernel.status === "idle";
+}"""
+
+# Console errors that are not about the notebook or the widgets. Each entry says why it is safe.
+IGNORED_CONSOLE_ERRORS: list[tuple[re.Pattern, str]] = []
+
+
+def _require_browser() -> str:
+    """The path of Chromium, after checking Playwright is importable; skip (fail under CI)."""
+    missing = []
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        missing.append("Chromium (install it with `apt-get install -y chromium`)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (`pip install -r requirements.txt`)")
+    if missing:
+        message = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; under CI a missing browser is an error, not a skip.")
+        pytest.skip(message)
+    return chromium
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _notebook_copy(source: Path, target: Path) -> None:
+    """Copy a notebook with its outputs, execution counts and saved widget state removed."""
+    notebook = json.loads(source.read_text(encoding="utf-8"))
+    notebook["metadata"].pop("widgets", None)
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A running JupyterLab serving a copy of the notebook: yields ``(base_url, token)``."""
+    _require_browser()
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    root = tmp / "root"
+    _notebook_copy(ROOT / NOTEBOOK, root / NOTEBOOK)
+    settings = tmp / "settings"
+    for plugin, values in LAB_SETTINGS.items():
+        path = settings / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values), encoding="utf-8")
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+        IPYTHONDIR=str(tmp / "ipython"),
+        # the kernel imports helper from the checkout, with or without `pip install -e .`
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        # "python" in the kernelspec is this interpreter
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",  # no queries to PyPI
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: to see the kernel is ready
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI runs as root
+        command.append("--ServerApp.allow_root=True")
+    log_path = tmp / "jupyterlab.log"
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            command, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited early:\n{log_path.read_text()[-3000:]}")
+            try:
+                if _get(f"{base}/api/status?token={token}") == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base, token
+    finally:
+        _stop(server, base, token)
+
+
+def _stop(server: subprocess.Popen, base: str, token: str) -> None:
+    """Shut JupyterLab down: /api/shutdown stops its kernels too; then terminate, then kill."""
+    if server.poll() is None:
+        try:
+            request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
+            urllib.request.urlopen(request, timeout=5).close()
+        except (urllib.error.URLError, OSError):
+            pass
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
+def _mse_text(**settings) -> str:
+    """The MSE string the explorer shows, computed here with helper.py."""
+    numbers = QuantizationExplorer().compute(**settings)
+    assert numbers["message"] is None, numbers["message"]
+    return format_number(numbers["mse"])
+
+
+def _wait_for_mse(page, text: str, timeout: int) -> None:
+    """Wait until the page shows exactly one explorer and its MSE reads ``text``."""
+    page.wait_for_function(
+        """(text) => {
+            const spans = document.querySelectorAll(".qe-explorer .qe-mse");
+            return spans.length === 1 && spans[0].textContent.trim() === text;
+        }""",
+        arg=text,
+        timeout=timeout,
+    )
+
+
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells, as a learner would, until the first code cell has started.
+
+    A Run All before the kernel is attached to the notebook runs nothing (every prompt stays
+    "[ ]:"). The test waits for the kernel first, and as a safety net tries again here.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(1, RUN_ALL_ATTEMPTS + 1):
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(
+                r"(prompt) => /\[(\*|\d+)\]/.test(prompt.textContent)",
+                arg=first_prompt.element_handle(),
+                timeout=RUN_ALL_START_TIMEOUT_MS,
+            )
+            return
+        except PlaywrightTimeoutError:
+            print(f"Run All Cells, attempt {attempt}: no cell started; trying again")
+    pytest.fail(f"Run All Cells started nothing in {RUN_ALL_ATTEMPTS} attempts")
+
+
+def _unexpected(errors: list[str]) -> list[str]:
+    return [e for e in errors if not any(p.search(e) for p, _ in IGNORED_CONSOLE_ERRORS)]
+
+
+def test_explorer_updates_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    chromium = _require_browser()
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+            page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}", timeout=60_000)
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+            # The notebook's kernel is connected and idle: ready to run. (The toolbar's "idle"
+            # indicator shows before the kernel is even attached, so it is not enough.)
+            page.wait_for_function(KERNEL_READY_JS, timeout=RUN_ALL_TIMEOUT_MS)
+
+            _run_all_cells(page)
+            _wait_for_mse(page, _mse_text(), RUN_ALL_TIMEOUT_MS)
+            explorer = page.locator(".qe-explorer")
+            explorer.scroll_into_view_if_needed()
+
+            # Bits 8 -> 4 with the keyboard on the slider handle (ipywidgets 8 uses noUiSlider).
+            handle = explorer.locator(".noUi-handle")
+            handle.focus()
+            for _ in range(4):
+                handle.press("ArrowLeft")
+            _wait_for_mse(page, _mse_text(n_bits=4), UPDATE_TIMEOUT_MS)
+
+            # Another tensor from the dropdown.
+            tensor_menu = explorer.get_by_label("tensor", exact=True)  # the <select> it labels
+            tensor_menu.select_option("normal with one outlier")
+            _wait_for_mse(
+                page,
+                _mse_text(n_bits=4, tensor_name="normal with one outlier", size=16, seed=0),
+                UPDATE_TIMEOUT_MS,
+            )
+            assert explorer.locator(".qe-message").count() == 0
+            image_width = explorer.locator("img").evaluate("img => img.naturalWidth")
+            assert image_width > 0, "the explorer's picture did not render"
+
+            explorer.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "explorer.png"))
+            explorer.screenshot(path=str(ARTIFACTS / "explorer-widget.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "explorer-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert _unexpected(errors) == [], "JavaScript errors in the page"
