@@ -23,7 +23,7 @@ help:
 	@echo "make lint    ruff format --check . and ruff check ."
 	@echo "make format  ruff format . and ruff check --fix ."
 	@echo "make record  re-execute every notebook in place (refresh stored outputs)"
-	@echo "make bench   run benchmarks/bench_quantize.py"
+	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make clean   remove .venv and caches"
 
 venv: $(STAMP)
@@ -59,18 +59,22 @@ format: venv
 # Re-executes every notebook in place (each runs with cwd notebooks/). No timing
 # metadata is recorded, and cell metadata is cleared except "tags" (nbval tags) and
 # "jupyter" (source_hidden...), so a re-record only changes what really changed.
+# Stored widget views are removed afterwards (see .ci/clear_widget_outputs.py).
 record: venv
 	@test -n "$(NOTEBOOKS)" || { echo "error: no notebooks/*.ipynb" >&2; exit 1; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False \
+		--ExecutePreprocessor.store_widget_state=False \
 		--ClearMetadataPreprocessor.enabled=True \
 		--ClearMetadataPreprocessor.clear_notebook_metadata=False \
 		--ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags \
 		--ClearMetadataPreprocessor.preserve_cell_metadata_mask=jupyter \
 		$(NOTEBOOKS)
+	$(BIN)/python .ci/clear_widget_outputs.py $(NOTEBOOKS)
 
 bench: venv
 	$(BIN)/python benchmarks/bench_quantize.py
+	$(BIN)/python benchmarks/bench_explorer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -11,6 +11,7 @@ Read this file top to bottom; each section is one step of the course.
 6. Quantization error                ``quantization_error``
 7. Plots                             ``plot_quantization_errors``
 8. Exercise checkers                 ``check_dequantization``, ``check_scale_and_zero_point``
+9. Interactive explorer              ``QuantizationExplorer``, ``explore``
 
 The whole course rests on two formulas (``s`` is the scale, ``z`` the zero point)::
 
