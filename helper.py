@@ -306,9 +306,11 @@ def get_q_scale_and_zero_point(
 # 4. Quantize
 # ---------------------------------------------------------------------------------------------
 
-#: How many elements the quantize and dequantize loops handle at a time. About 256 KiB of
-#: float32: small enough that the intermediate results stay in the CPU cache.
-CHUNK_ELEMENTS = 1 << 16
+#: How many elements the quantize and dequantize loops handle at a time. About 1 MiB of
+#: float32: small enough that the intermediate results stay in the CPU cache, large enough
+#: that each operation still splits over the CPU's threads (measured fastest on 2 cores:
+#: 2**18 elements; 2**16 took about 10% longer, 2**14 twice as long).
+CHUNK_ELEMENTS = 1 << 18
 
 
 def _row_chunks(shape: torch.Size) -> Iterator[slice]:
