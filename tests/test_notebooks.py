@@ -107,3 +107,12 @@ def test_lessons_end_with_an_exercise_whose_solution_is_hidden(path):
     text = markdown(load(path))
     assert re.search(r"try it", text, re.IGNORECASE)
     assert "<details>" in text and "</details>" in text
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_each_plot_is_shown_exactly_once(path):
+    """A cell that calls plot_quantization_errors stores one picture, not two."""
+    for cell in code_cells(load(path)):
+        if "plot_quantization_errors(" in "".join(cell["source"]):
+            images = [o for o in cell["outputs"] if "image/png" in o.get("data", {})]
+            assert len(images) == 1, "".join(cell["source"])
