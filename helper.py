@@ -570,15 +570,6 @@ class _HeatmapPanel:
             text.set_color("black" if light else "white")
 
 
-def _draw_heatmap(
-    ax, data: torch.Tensor, title: str, cmap: str, vmin: float, vmax: float, integer: bool = False
-):
-    """One annotated heatmap panel with a colour bar; returns the image artist."""
-    panel = _HeatmapPanel(ax, tuple(data.shape), cmap)
-    panel.update(data, title, vmin, vmax, integer)
-    return panel.image
-
-
 class _ErrorPanels:
     """The four panels of ``plot_quantization_errors`` on ``figure``, for 2-D data of ``shape``.
 
