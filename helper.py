@@ -189,10 +189,12 @@ def _check_fits(param: torch.Tensor, shape: torch.Size, name: str) -> None:
         )
 
 
-def _check_scale(scale: Any, shape: torch.Size) -> float | torch.Tensor:
+def _check_scale(scale: Any, shape: torch.Size, precision: torch.dtype) -> float | torch.Tensor:
     """Return ``scale`` as a Python float or a float tensor that fits ``shape``.
 
-    A scale must be a positive, finite real number (or a tensor of them).
+    A scale must be a positive, finite real number (or a tensor of them), and stay positive
+    and finite in ``precision``, the float dtype the arithmetic runs in: 1e-50 is a positive
+    float64 but 0 in float32, where ``r / s`` would give NaN.
     """
     if isinstance(scale, torch.Tensor):
         if scale.is_complex() or scale.dtype == torch.bool or scale.numel() == 0:
@@ -201,14 +203,20 @@ def _check_scale(scale: Any, shape: torch.Size) -> float | torch.Tensor:
         values = scale.to(torch.float64)
         if not bool(torch.isfinite(values).all()) or not bool((values > 0).all()):
             raise ValueError("every scale must be a positive, finite number.")
-        return scale
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-        raise TypeError(f"scale must be a number or a tensor, got {type(scale).__name__}.")
-    scale = float(scale)
-    if not math.isfinite(scale) or scale <= 0:
+    else:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+            raise TypeError(f"scale must be a number or a tensor, got {type(scale).__name__}.")
+        scale = float(scale)
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(
+                f"scale must be a positive, finite number, got {scale}; "
+                "get_q_scale_and_zero_point computes one for you."
+            )
+    in_precision = torch.as_tensor(scale, dtype=torch.float64).to(precision)
+    if not bool(torch.isfinite(in_precision).all()) or not bool((in_precision > 0).all()):
         raise ValueError(
-            f"scale must be a positive, finite number, got {scale}; "
-            "get_q_scale_and_zero_point computes one for you."
+            f"the scale is too small or too large for {_dtype_name(precision)} arithmetic: "
+            "there it becomes 0 or infinite."
         )
     return scale
 
@@ -349,7 +357,8 @@ def _quantize(
     if isinstance(scale, torch.Tensor):
         scale = scale.detach().to(r.dtype)  # divide in the tensor's precision, like a float
     out = torch.empty(r.shape, dtype=dtype)
-    work = torch.empty(min(r.numel(), 2 * CHUNK_ELEMENTS + math.prod(r.shape[1:])), dtype=r.dtype)
+    largest_chunk = max(CHUNK_ELEMENTS, math.prod(r.shape[1:]))  # see _row_chunks
+    work = torch.empty(min(r.numel(), largest_chunk), dtype=r.dtype)
     for rows in _row_chunks(r.shape):
         r_part = r[rows]
         buf = work[: r_part.numel()].view(r_part.shape)
@@ -386,11 +395,7 @@ def linear_q_with_scale_and_zero_point(
     q_min, q_max = get_q_range(dtype, n_bits)
     r = _check_tensor(tensor)
     _min_max(r)  # NaN and infinity checks
-    scale = _check_scale(scale, r.shape)
-    if not bool((torch.as_tensor(scale).to(r.dtype) > 0).all()):  # 0/0 would give NaN
-        raise ValueError(
-            f"the scale is too small for a {_dtype_name(r.dtype)} tensor: it rounds to 0."
-        )
+    scale = _check_scale(scale, r.shape, r.dtype)
     zero_point = _check_zero_point(zero_point, r.shape, q_min, q_max)
     return _quantize(r, scale, zero_point, q_min, q_max, dtype)
 
@@ -453,7 +458,7 @@ def linear_dequantization(
     tensor([  0.0000,   7.0000, 689.5000])
     """
     q = _check_quantized(quantized_tensor)
-    scale = _check_scale(scale, q.shape)
+    scale = _check_scale(scale, q.shape, torch.float32)
     zero_point = _check_zero_point(zero_point, q.shape, -(2**62), 2**62)
     if isinstance(scale, torch.Tensor):
         scale = scale.to(torch.float32)
