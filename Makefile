@@ -40,8 +40,10 @@ $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 # Jupyter refuses to start as root unless told to (as on the project's machines).
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# root_dir=. keeps the repository root in the file browser (helper.py, the README); without
+# it, naming a notebook makes its folder the root.
 lab: venv
-	$(BIN)/jupyter lab notebooks/00_index.ipynb $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/00_index.ipynb $(LAB_ARGS)
 
 # The venv's bin/ goes first on PATH so that anything a test starts by name
 # (jupyter, python) comes from the project venv.
