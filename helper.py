@@ -4,19 +4,32 @@ Read this file top to bottom; each section is one step of the course.
 
 1. Integer dtypes and their ranges   ``get_q_range``
 2. Checking what comes in            (private ``_check_*`` helpers with clear messages)
-3. Scale and zero point              ``get_q_scale_and_zero_point``
+3. Scale and zero point              ``get_q_scale_and_zero_point``, ``qparams_from_range``
 4. Quantize                          ``linear_q_with_scale_and_zero_point``,
                                      ``linear_quantization``
 5. Dequantize                        ``linear_dequantization``
-6. Quantization error                ``quantization_error``
-7. Plots                             ``plot_quantization_errors``
-8. Exercise checkers                 ``check_dequantization``, ``check_scale_and_zero_point``
-9. Interactive explorer              ``QuantizationExplorer``, ``explore``
+6. Quantization error                ``quantization_error``, ``sqnr_db``
+7. Plots                             ``plot_quantization_errors``, ``plot_number_line``
+8. Symmetric mode                    ``get_q_scale_symmetric``, ``linear_q_symmetric``
+9. Granularity: one mechanism        ``choose_qparams_affine``, ``quantize_affine``,
+                                     ``dequantize_affine``, ``linear_q_symmetric_per_channel``,
+                                     ``linear_q_symmetric_per_group``,
+                                     ``linear_dequantization_per_group``
+10. Weights and activations          ``quantized_linear_W8A32_without_bias``,
+                                     ``quantized_linear_W8A8_without_bias``
 
 The whole course rests on two formulas (``s`` is the scale, ``z`` the zero point)::
 
     quantize:    q  = clamp(round(r / s) + z, q_min, q_max)
     dequantize:  r' = s * (q - z)
+
+Every quantizer here, per tensor, per channel or per group, symmetric or not, is the same three
+steps of section 9: measure a range per block of elements, turn it into a scale and zero point
+(section 3), then apply the two formulas (sections 4 and 5) with one scale per block. The
+functions named after the course are thin wrappers that pick the block.
+
+The interactive explorer lives in ``explorer.py``, the exercise checkers in ``exercises.py``
+and the example tensors in ``examples.py``: you use them, but need not read them.
 
 Nothing here modifies its inputs, and bad input raises a ``TypeError`` or ``ValueError`` that
 says what was wrong and what to do instead.
@@ -24,32 +37,47 @@ says what was wrong and what to do instead.
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 __all__ = [
     "SUPPORTED_DTYPES",
     "SCALE_EPS",
+    "dtype_name",
     "get_q_range",
+    "qparams_from_range",
+    "scale_and_zero_point_from_range",
     "get_q_scale_and_zero_point",
     "linear_q_with_scale_and_zero_point",
     "linear_quantization",
     "linear_dequantization",
     "quantization_error",
+    "sqnr_db",
     "plot_quantization_errors",
-    "CheckCase",
-    "CheckReport",
-    "run_checks",
-    "check_dequantization",
-    "check_scale_and_zero_point",
+    "plot_number_line",
+    "get_q_scale_symmetric",
+    "linear_q_symmetric",
+    "Blocks",
+    "block_shapes",
+    "granularity_block_size",
+    "block_range",
+    "choose_qparams_affine",
+    "quantize_affine",
+    "quantize_blockwise",
+    "dequantize_affine",
+    "per_element",
+    "linear_q_symmetric_per_channel",
+    "linear_q_symmetric_per_group",
+    "linear_dequantization_per_group",
+    "quantized_linear_W8A32_without_bias",
+    "quantized_linear_W8A8_without_bias",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -64,8 +92,8 @@ SUPPORTED_DTYPES: tuple[torch.dtype, ...] = (torch.int8, torch.uint8, torch.int1
 SCALE_EPS: float = torch.finfo(torch.float32).eps
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    """``torch.int8`` -> ``"int8"``."""
+def dtype_name(dtype: torch.dtype) -> str:
+    """The short name of a dtype: ``torch.int8`` -> ``"int8"``."""
     return str(dtype).removeprefix("torch.")
 
 
@@ -75,12 +103,12 @@ def _check_dtype(dtype: Any) -> torch.dtype:
         raise TypeError(f"dtype must be a torch dtype such as torch.int8, got {dtype!r}.")
     if dtype.is_floating_point or dtype.is_complex:
         raise TypeError(
-            f"dtype {_dtype_name(dtype)} is a floating-point type, but quantization needs an "
+            f"dtype {dtype_name(dtype)} is a floating-point type, but quantization needs an "
             "integer target dtype: use torch.int8, torch.uint8 or torch.int16."
         )
     if dtype not in SUPPORTED_DTYPES:
-        names = ", ".join(f"torch.{_dtype_name(d)}" for d in SUPPORTED_DTYPES)
-        raise TypeError(f"dtype {_dtype_name(dtype)} is not supported here; use one of {names}.")
+        names = ", ".join(f"torch.{dtype_name(d)}" for d in SUPPORTED_DTYPES)
+        raise TypeError(f"dtype {dtype_name(dtype)} is not supported here; use one of {names}.")
     return dtype
 
 
@@ -108,7 +136,7 @@ def get_q_range(dtype: torch.dtype = torch.int8, n_bits: int | None = None) -> t
         raise TypeError(f"n_bits must be a whole number such as 4, got {n_bits!r}.")
     if not 2 <= n_bits <= info.bits:
         raise ValueError(
-            f"n_bits={n_bits} does not fit {_dtype_name(dtype)}: choose 2 to {info.bits} bits "
+            f"n_bits={n_bits} does not fit {dtype_name(dtype)}: choose 2 to {info.bits} bits "
             f"(or n_bits=None for the full {info.bits}-bit range)."
         )
     signed = info.min < 0
@@ -137,7 +165,7 @@ def _check_tensor(tensor: Any, name: str = "tensor") -> torch.Tensor:
         )
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(
-            f"{name} has dtype {_dtype_name(tensor.dtype)}; quantization needs real numbers "
+            f"{name} has dtype {dtype_name(tensor.dtype)}; quantization needs real numbers "
             "(a float or integer tensor)."
         )
     if tensor.numel() == 0:
@@ -147,21 +175,22 @@ def _check_tensor(tensor: Any, name: str = "tensor") -> torch.Tensor:
         )
     if tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.to(torch.float32)
-    return tensor
+    return tensor.detach()
 
 
-def _check_finite_range(r_min: float, r_max: float, name: str = "tensor") -> None:
-    """Raise a ``ValueError`` if a tensor's minimum or maximum shows a NaN or an infinity.
+def _check_finite_range(r_min: Any, r_max: Any, name: str = "tensor") -> None:
+    """Raise a ``ValueError`` if a range (numbers or tensors) holds a NaN or an infinity.
 
     ``torch.aminmax`` returns NaN when any element is NaN, and +-inf when any element is
-    infinite, so checking the two extremes checks every element.
+    infinite, so checking the extremes checks every element.
     """
-    if math.isnan(r_min) or math.isnan(r_max):
+    r_min, r_max = torch.as_tensor(r_min), torch.as_tensor(r_max)
+    if bool(torch.isnan(r_min).any()) or bool(torch.isnan(r_max).any()):
         raise ValueError(
             f"{name} contains NaN values; they have no quantized value. Remove or replace them "
             "first (for example torch.nan_to_num(t, nan=0.0))."
         )
-    if math.isinf(r_min) or math.isinf(r_max):
+    if bool(torch.isinf(r_min).any()) or bool(torch.isinf(r_max).any()):
         raise ValueError(
             f"{name} contains infinite values, which would make the scale infinite. Clip them "
             "to a finite range first (for example t.clamp(-1e4, 1e4))."
@@ -182,10 +211,22 @@ def _check_fits(param: torch.Tensor, shape: torch.Size, name: str) -> None:
     except RuntimeError:
         fits = False
     if not fits:
+        per_group = (
+            param.dim() == 2
+            and param.shape[1] == 1
+            and math.prod(shape) % param.shape[0] == 0
+            and param.shape[0] != (shape[0] if len(shape) else 1)
+        )
+        extra = (
+            " A scale of shape (number of groups, 1) is a per-group scale: dequantize with "
+            "linear_dequantization_per_group(quantized_tensor, scale, group_size)."
+            if per_group
+            else ""
+        )
         raise ValueError(
             f"{name} of shape {tuple(param.shape)} does not fit a tensor of shape {tuple(shape)}: "
             "use a single number, or a tensor that broadcasts, e.g. shape (rows, 1) for one "
-            "value per row."
+            f"value per row.{extra}"
         )
 
 
@@ -200,6 +241,7 @@ def _check_scale(scale: Any, shape: torch.Size, precision: torch.dtype) -> float
         if scale.is_complex() or scale.dtype == torch.bool or scale.numel() == 0:
             raise TypeError(f"scale must hold real numbers, got a {scale.dtype} tensor.")
         _check_fits(scale, shape, "scale")
+        scale = scale.detach()
         values = scale.to(torch.float64)
         if not bool(torch.isfinite(values).all()) or not bool((values > 0).all()):
             raise ValueError("every scale must be a positive, finite number.")
@@ -215,19 +257,20 @@ def _check_scale(scale: Any, shape: torch.Size, precision: torch.dtype) -> float
     in_precision = torch.as_tensor(scale, dtype=torch.float64).to(precision)
     if not bool(torch.isfinite(in_precision).all()) or not bool((in_precision > 0).all()):
         raise ValueError(
-            f"the scale is too small or too large for {_dtype_name(precision)} arithmetic: "
+            f"the scale is too small or too large for {dtype_name(precision)} arithmetic: "
             "there it becomes 0 or infinite."
         )
     return scale
 
 
 def _check_zero_point(
-    zero_point: Any, shape: torch.Size, q_min: int, q_max: int
+    zero_point: Any, shape: torch.Size, q_min: int | None = None, q_max: int | None = None
 ) -> int | torch.Tensor:
     """Return ``zero_point`` as a Python int or an int64 tensor that fits ``shape``.
 
-    A zero point is a whole number inside ``[q_min, q_max]``: it is the quantized value that
-    stands for the real number 0, so it must itself be storable.
+    A zero point is a whole number; when ``q_min`` and ``q_max`` are given it must also lie
+    inside ``[q_min, q_max]``: it is the quantized value that stands for the real number 0, so
+    it must itself be storable.
     """
     if isinstance(zero_point, torch.Tensor):
         if zero_point.is_complex() or zero_point.dtype == torch.bool or zero_point.numel() == 0:
@@ -238,7 +281,7 @@ def _check_zero_point(
                 (zero_point == zero_point.round()).all()
             ):
                 raise ValueError("every zero point must be a whole number; round it first.")
-        zero_point = zero_point.to(torch.int64)
+        zero_point = zero_point.detach().to(torch.int64)
         low, high = int(zero_point.min()), int(zero_point.max())
     else:
         if isinstance(zero_point, bool) or not isinstance(zero_point, numbers.Real):
@@ -251,7 +294,7 @@ def _check_zero_point(
                 "int(round(zero_point))."
             )
         zero_point = low = high = int(zero_point)
-    if low < q_min or high > q_max:
+    if q_min is not None and q_max is not None and (low < q_min or high > q_max):
         raise ValueError(
             f"zero point {low if low < q_min else high} is outside the quantized range "
             f"[{q_min}, {q_max}]; it must be a value the quantized tensor can store."
@@ -259,38 +302,92 @@ def _check_zero_point(
     return zero_point
 
 
+def _check_quantized(quantized_tensor: Any, name: str = "quantized_tensor") -> torch.Tensor:
+    """Check that ``quantized_tensor`` is a non-empty integer tensor."""
+    if not isinstance(quantized_tensor, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(quantized_tensor).__name__}.")
+    if quantized_tensor.is_floating_point() or quantized_tensor.is_complex():
+        raise TypeError(
+            f"{name} has dtype {dtype_name(quantized_tensor.dtype)}, but dequantization "
+            "needs the integer tensor that quantization returned (e.g. int8). Did you pass the "
+            "original tensor instead?"
+        )
+    if quantized_tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got a bool tensor.")
+    if quantized_tensor.numel() == 0:
+        raise ValueError(f"{name} is empty: there is nothing to dequantize.")
+    return quantized_tensor.detach()
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. Scale and zero point
 # ---------------------------------------------------------------------------------------------
 
 
+def qparams_from_range(
+    r_min: torch.Tensor,
+    r_max: torch.Tensor,
+    q_min: int,
+    q_max: int,
+    symmetric: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scales and zero points that map real ranges ``[r_min, r_max]`` onto ``[q_min, q_max]``.
+
+    ``r_min`` and ``r_max`` are tensors of any (matching) shape, one range per block of
+    elements; the result has their shape: a float64 scale and an int64 zero point per block.
+    Computed in float64, the way PyTorch's observers define them::
+
+        r_min <- min(r_min, 0),  r_max <- max(r_max, 0)      # the range always holds 0
+
+        asymmetric:  s = (r_max - r_min) / (q_max - q_min)
+                     z = clamp(q_min - round(r_min / s), q_min, q_max)   # round half to even
+        symmetric:   z = 0 for a signed dtype, the midpoint (q_min + q_max + 1) // 2 for an
+                     unsigned one (128 for uint8),  s = max(|r_min|, |r_max|) / (q_max - z)
+
+    and every scale is at least ``SCALE_EPS``. Including 0 means the real number 0 is exactly
+    representable (it quantizes to ``z``) and ``z`` always lies in ``[q_min, q_max]``. The
+    symmetric scale is the course's ``max|r| / q_max`` (127 for int8); PyTorch's symmetric
+    observers divide by ``(q_max - q_min) / 2`` (127.5) instead.
+
+    >>> s, z = qparams_from_range(torch.tensor(-184.0), torch.tensor(728.6), -128, 127)
+    >>> s.item(), z.item()
+    (3.578823433670343, -77)
+    >>> s, z = qparams_from_range(torch.tensor([-1.0, 0.0]), torch.tensor([2.0, 0.0]), -128, 127,
+    ...                           symmetric=True)
+    >>> s.tolist(), z.tolist()
+    ([0.015748031496062992, 1.1920928955078125e-07], [0, 0])
+    """
+    r_min = torch.as_tensor(r_min, dtype=torch.float64).clamp(max=0.0)
+    r_max = torch.as_tensor(r_max, dtype=torch.float64).clamp(min=0.0)
+    _check_finite_range(r_min, r_max, "the range")
+    if symmetric:
+        middle = 0 if q_min < 0 else (q_min + q_max + 1) // 2
+        scale = torch.maximum(-r_min, r_max) / (q_max - middle)
+        zero_point = torch.full(scale.shape, middle, dtype=torch.int64)
+    else:
+        scale = (r_max - r_min) / (q_max - q_min)
+    if bool(torch.isinf(scale).any()):  # r_max - r_min overflowed (beyond +-8.9e307)
+        raise ValueError("the range is too wide: r_max - r_min overflows; rescale the tensor.")
+    scale = scale.clamp(min=SCALE_EPS)
+    if not symmetric:
+        zero_point = (q_min - torch.round(r_min / scale)).clamp(q_min, q_max).to(torch.int64)
+    return scale, zero_point
+
+
 def scale_and_zero_point_from_range(
     r_min: float, r_max: float, q_min: int, q_max: int
 ) -> tuple[float, int]:
-    """Scale and zero point that map the real range ``[r_min, r_max]`` onto ``[q_min, q_max]``.
-
-    Computed in float64 (Python floats), the way PyTorch's observers define them::
-
-        r_min <- min(r_min, 0),  r_max <- max(r_max, 0)      # the range always holds 0
-        s = (r_max - r_min) / (q_max - q_min),  at least SCALE_EPS
-        z = q_min - round(r_min / s)                          # round half to even
-
-    Including 0 means the real number 0 is exactly representable (it quantizes to ``z``) and
-    ``z`` always lies in ``[q_min, q_max]``. For ranges that hold both signs this is the
-    course's formula unchanged.
+    """``qparams_from_range`` for one range given as numbers: ``(scale, zero_point)`` as a
+    Python float and int.
 
     >>> scale_and_zero_point_from_range(-184.0, 728.5999755859375, -128, 127)
     (3.578823433670343, -77)
     >>> scale_and_zero_point_from_range(100.0, 200.0, -128, 127)   # one-signed: z = q_min
     (0.7843137254901961, -128)
     """
-    r_min, r_max = min(float(r_min), 0.0), max(float(r_max), 0.0)
-    _check_finite_range(r_min, r_max, "the range")
-    scale = max((r_max - r_min) / (q_max - q_min), SCALE_EPS)
-    if math.isinf(scale):  # r_max - r_min overflowed (float64 values beyond +-8.9e307)
-        raise ValueError("the range is too wide: r_max - r_min overflows; rescale the tensor.")
-    zero_point = q_min - round(r_min / scale)
-    return scale, min(max(int(zero_point), q_min), q_max)
+    r_min, r_max = (torch.tensor(float(v), dtype=torch.float64) for v in (r_min, r_max))
+    scale, zero_point = qparams_from_range(r_min, r_max, q_min, q_max)
+    return scale.item(), int(zero_point)
 
 
 def get_q_scale_and_zero_point(
@@ -299,20 +396,51 @@ def get_q_scale_and_zero_point(
     """The scale (a Python float) and zero point (a Python int) for quantizing ``tensor``.
 
     ``r_min`` and ``r_max`` are the tensor's smallest and largest values; see
-    ``scale_and_zero_point_from_range`` for the formula.
+    ``qparams_from_range`` for the formula. This is ``choose_qparams_affine`` with one block,
+    the whole tensor (section 9).
 
     >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
     >>> get_q_scale_and_zero_point(t)
     (3.578823433670343, -77)
     """
-    q_min, q_max = get_q_range(dtype, n_bits)
-    r_min, r_max = _min_max(_check_tensor(tensor))
-    return scale_and_zero_point_from_range(r_min, r_max, q_min, q_max)
+    r = _check_tensor(tensor)
+    scale, zero_point = choose_qparams_affine(r, r.shape, dtype, n_bits)
+    return scale.item(), int(zero_point)
 
 
 # ---------------------------------------------------------------------------------------------
 # 4. Quantize
 # ---------------------------------------------------------------------------------------------
+
+
+def quantize_one_liner(
+    r: torch.Tensor,
+    scale: float | torch.Tensor,
+    zero_point: int | torch.Tensor,
+    q_min: int,
+    q_max: int,
+    dtype: torch.dtype = torch.int8,
+) -> torch.Tensor:
+    """The quantize formula as the lessons write it, in one readable line::
+
+        q = clamp(round(r / s) + z, q_min, q_max).to(dtype)
+
+    No checks: this is the reference that the fast version below (``_quantize``) must equal,
+    element for element (``tests/test_helper.py`` checks it). Clamp comes before the cast:
+    ``.to(torch.int8)`` of 138.0 does not give 127.
+
+    >>> quantize_one_liner(torch.tensor([0.0, 7.0, 1000.0]), 3.5, -70, -128, 127)
+    tensor([-70, -68, 127], dtype=torch.int8)
+    """
+    return torch.clamp(torch.round(r / scale) + zero_point, q_min, q_max).to(dtype)
+
+
+# Bonus: the same formula, faster ---------------------------------------------------------------
+# ``_quantize`` computes exactly ``quantize_one_liner`` but in place, in cache-sized chunks of one
+# work buffer. The one-liner allocates four full-size temporaries (r / s, round, + z, clamp) and
+# makes five passes over memory; on a 4096x4096 float32 tensor that made it about 4x slower
+# (benchmarks/bench_quantize.py). The differences: no temporaries, 1-element scales and zero
+# points become Python numbers, and a per-block scale is sliced along the rows with the data.
 
 #: How many elements the quantize and dequantize loops handle at a time. About 1 MiB of
 #: float32: small enough that the intermediate results stay in the CPU cache, large enough
@@ -321,7 +449,7 @@ def get_q_scale_and_zero_point(
 CHUNK_ELEMENTS = 1 << 18
 
 
-def _row_chunks(shape: torch.Size) -> Iterator[slice]:
+def _row_chunks(shape: Sequence[int]) -> Iterator[slice]:
     """Slices along the first dimension, each covering roughly ``CHUNK_ELEMENTS`` elements."""
     per_row = math.prod(shape[1:])
     step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
@@ -329,7 +457,17 @@ def _row_chunks(shape: torch.Size) -> Iterator[slice]:
         yield slice(start, start + step)
 
 
-def _chunk(param: float | int | torch.Tensor, shape: torch.Size, rows: slice):
+def _as_number_if_single(param: Any, precision: torch.dtype) -> Any:
+    """A 1-element tensor becomes a Python number (in ``precision`` first, for scales);
+    operations with a number are cheaper than broadcasting a tensor."""
+    if isinstance(param, torch.Tensor):
+        if param.numel() == 1:
+            return param.to(precision).item()
+        return param.to(precision)
+    return param
+
+
+def _chunk(param: float | int | torch.Tensor, shape: Sequence[int], rows: slice):
     """The part of a (broadcasting) scale or zero point that covers ``rows``."""
     if not isinstance(param, torch.Tensor) or param.dim() < len(shape) or param.shape[0] == 1:
         return param
@@ -344,18 +482,15 @@ def _quantize(
     q_max: int,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """``clamp(round(r / s) + z, q_min, q_max)`` as ``dtype``, for checked arguments.
+    """``quantize_one_liner`` for checked arguments, in place and in chunks (see above).
 
-    The same formula as the lesson's one-liner, computed in place in cache-sized chunks of one
-    work buffer: the one-liner allocates four full-size temporaries and makes five passes over
-    memory, which is what makes it slow for large tensors. ``tests/test_helper.py`` checks that
-    both give identical results.
+    ``scale`` and ``zero_point`` are numbers or tensors that broadcast against ``r``.
     """
     r = r.detach()  # the result is integer: no gradient, and out= refuses tensors needing one
     if r.dim() == 0:
         return _quantize(r.reshape(1), scale, zero_point, q_min, q_max, dtype).reshape(())
-    if isinstance(scale, torch.Tensor):
-        scale = scale.detach().to(r.dtype)  # divide in the tensor's precision, like a float
+    scale = _as_number_if_single(scale, r.dtype)  # divide in the tensor's precision
+    zero_point = _as_number_if_single(zero_point, r.dtype)  # whole numbers: exact in float
     out = torch.empty(r.shape, dtype=dtype)
     largest_chunk = max(CHUNK_ELEMENTS, math.prod(r.shape[1:]))  # see _row_chunks
     work = torch.empty(min(r.numel(), largest_chunk), dtype=r.dtype)
@@ -370,6 +505,9 @@ def _quantize(
     return out
 
 
+# -----------------------------------------------------------------------------------------------
+
+
 def linear_q_with_scale_and_zero_point(
     tensor: torch.Tensor,
     scale: float | torch.Tensor,
@@ -381,12 +519,13 @@ def linear_q_with_scale_and_zero_point(
 
         q = clamp(round(r / s) + z, q_min, q_max)        stored as ``dtype``
 
-    ``round`` is round-half-to-even (``torch.round``), applied before adding ``z`` as in
-    ``torch.fake_quantize_per_tensor_affine``. (``torch.quantize_per_tensor`` on x86 rounds
-    ``r / s + z`` instead, so with an odd ``z`` an exact tie lands one step away.) ``clamp``
-    keeps every value storable, so nothing wraps around.
-    ``scale`` and ``zero_point`` are numbers, or tensors that broadcast against ``tensor``
-    (shape ``(rows, 1)`` gives each row its own). ``n_bits`` narrows the range (see
+    ``round`` is round-half-to-even (``torch.round``), applied to ``r / s`` *before* ``z`` is
+    added, as in ``torch.fake_quantize_per_tensor_affine``. The course code (and
+    ``torch.quantize_per_tensor`` on x86) rounds ``r / s + z`` instead. The two agree except on
+    an exact tie with an odd ``z``: 1.75 / 3.5 = 0.5 rounds to 0 here (q = z = -77), but
+    0.5 - 77 = -76.5 rounds to -76 there. ``clamp`` keeps every value storable, so nothing wraps
+    around. ``scale`` and ``zero_point`` are numbers, or tensors that broadcast against
+    ``tensor`` (shape ``(rows, 1)`` gives each row its own). ``n_bits`` narrows the range (see
     ``get_q_range``).
 
     >>> linear_q_with_scale_and_zero_point(torch.tensor([0.0, 7.0, 1000.0]), 3.5, -70)
@@ -405,17 +544,15 @@ def linear_quantization(
 ) -> tuple[torch.Tensor, float, int]:
     """Choose a scale and zero point for ``tensor`` and quantize it with them.
 
-    Returns ``(quantized_tensor, scale, zero_point)``.
+    Returns ``(quantized_tensor, scale, zero_point)``: asymmetric, per tensor.
 
     >>> q, s, z = linear_quantization(torch.tensor([-1.0, 0.0, 2.0]))
     >>> q, round(s, 6), z
     (tensor([-128,  -43,  127], dtype=torch.int8), 0.011765, -43)
     """
-    q_min, q_max = get_q_range(dtype, n_bits)
     r = _check_tensor(tensor)
-    r_min, r_max = _min_max(r)
-    scale, zero_point = scale_and_zero_point_from_range(r_min, r_max, q_min, q_max)
-    return _quantize(r, scale, zero_point, q_min, q_max, dtype), scale, zero_point
+    quantized, scale, zero_point = quantize_blockwise(r, r.shape, dtype, n_bits)
+    return quantized, scale.item(), int(zero_point)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,23 +560,26 @@ def linear_quantization(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_quantized(quantized_tensor: Any) -> torch.Tensor:
-    """Check that ``quantized_tensor`` is a non-empty integer tensor."""
-    if not isinstance(quantized_tensor, torch.Tensor):
-        raise TypeError(
-            f"quantized_tensor must be a torch.Tensor, got {type(quantized_tensor).__name__}."
-        )
-    if quantized_tensor.is_floating_point() or quantized_tensor.is_complex():
-        raise TypeError(
-            f"quantized_tensor has dtype {_dtype_name(quantized_tensor.dtype)}, but "
-            "dequantization needs the integer tensor that quantization returned (e.g. int8). "
-            "Did you pass the original tensor instead?"
-        )
-    if quantized_tensor.dtype == torch.bool:
-        raise TypeError("quantized_tensor must hold integers, got a bool tensor.")
-    if quantized_tensor.numel() == 0:
-        raise ValueError("quantized_tensor is empty: there is nothing to dequantize.")
-    return quantized_tensor
+def _dequantize(
+    q: torch.Tensor,
+    scale: float | torch.Tensor,
+    zero_point: int | torch.Tensor,
+    output_dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``s * (q - z)`` computed in float32 for checked, broadcasting arguments, then cast to
+    ``output_dtype``. In place and in chunks, like ``_quantize``."""
+    if q.dim() == 0:
+        return _dequantize(q.reshape(1), scale, zero_point, output_dtype).reshape(())
+    scale = _as_number_if_single(scale, torch.float32)
+    zero_point = _as_number_if_single(zero_point, torch.float32)
+    out = torch.empty(q.shape, dtype=torch.float32)
+    for rows in _row_chunks(q.shape):
+        part = out[rows]
+        part.copy_(q[rows])  # to float32 first: int8 q - z could wrap around
+        part.sub_(_chunk(zero_point, q.shape, rows))
+        part.mul_(_chunk(scale, q.shape, rows))
+    # q - z is exact in float32 (|q - z| < 2**17), not always in float16 or bfloat16: cast last
+    return out if output_dtype == torch.float32 else out.to(output_dtype)
 
 
 def linear_dequantization(
@@ -452,30 +592,37 @@ def linear_dequantization(
         r' = s * (q - z)
 
     The subtraction happens in float32, never in the integer dtype: ``q - z`` can leave the
-    int8 range (127 - (-70) = 197) and would silently wrap around.
+    int8 range (127 - (-70) = 197) and would silently wrap around. ``scale`` and
+    ``zero_point`` are numbers or tensors that broadcast against ``quantized_tensor`` (a
+    per-channel scale of shape ``(rows, 1)`` or ``(1, columns)``). A per-group scale does not
+    broadcast: use ``linear_dequantization_per_group``.
 
     >>> linear_dequantization(torch.tensor([-70, -68, 127], dtype=torch.int8), 3.5, -70)
     tensor([  0.0000,   7.0000, 689.5000])
     """
     q = _check_quantized(quantized_tensor)
     scale = _check_scale(scale, q.shape, torch.float32)
-    zero_point = _check_zero_point(zero_point, q.shape, -(2**62), 2**62)
-    if isinstance(scale, torch.Tensor):
-        scale = scale.to(torch.float32)
-    if q.dim() == 0:
-        return linear_dequantization(q.reshape(1), scale, zero_point).reshape(())
-    out = torch.empty(q.shape, dtype=torch.float32)
-    for rows in _row_chunks(q.shape):
-        part = out[rows]
-        part.copy_(q[rows])  # to float32 first
-        part.sub_(_chunk(zero_point, q.shape, rows))
-        part.mul_(_chunk(scale, q.shape, rows))
-    return out
+    zero_point = _check_zero_point(zero_point, q.shape)
+    return _dequantize(q, scale, zero_point)
 
 
 # ---------------------------------------------------------------------------------------------
 # 6. Quantization error
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_pair(tensor: Any, dequantized_tensor: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both tensors checked, finite, and of one shape."""
+    r = _check_tensor(tensor, "tensor")
+    r2 = _check_tensor(dequantized_tensor, "dequantized_tensor")
+    if r.shape != r2.shape:
+        raise ValueError(
+            f"tensor has shape {tuple(r.shape)} but dequantized_tensor has shape "
+            f"{tuple(r2.shape)}: compare a tensor with its own dequantized version."
+        )
+    _min_max(r, "tensor")
+    _min_max(r2, "dequantized_tensor")
+    return r, r2
 
 
 def quantization_error(tensor: torch.Tensor, dequantized_tensor: torch.Tensor) -> torch.Tensor:
@@ -489,16 +636,31 @@ def quantization_error(tensor: torch.Tensor, dequantized_tensor: torch.Tensor) -
     >>> quantization_error(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.0]))
     tensor(0.1250)
     """
-    r = _check_tensor(tensor, "tensor")
-    r2 = _check_tensor(dequantized_tensor, "dequantized_tensor")
-    if r.shape != r2.shape:
-        raise ValueError(
-            f"tensor has shape {tuple(r.shape)} but dequantized_tensor has shape "
-            f"{tuple(r2.shape)}: compare a tensor with its own dequantized version."
-        )
-    _min_max(r, "tensor")
-    _min_max(r2, "dequantized_tensor")
+    r, r2 = _check_pair(tensor, dequantized_tensor)
     return (r2 - r).square().mean()
+
+
+def sqnr_db(tensor: torch.Tensor, dequantized_tensor: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio in decibels, a relative error measure::
+
+        sqnr = 10 * log10( mean(r ** 2) / mean((r' - r) ** 2) )
+
+    The MSE depends on the tensor's units (170.9 for the test tensor is small for values in
+    the hundreds, 1e-5 is large for values of 0.001); the SQNR does not. Every 6 dB is a factor
+    of 4 in MSE, about one bit. ``inf`` when the round trip is exact, ``-inf`` for an all-zero
+    tensor that did not come back as zeros.
+
+    >>> round(sqnr_db(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.0])), 2)
+    13.01
+    """
+    r, r2 = _check_pair(tensor, dequantized_tensor)
+    signal = r.double().square().mean().item()
+    noise = (r2.double() - r.double()).square().mean().item()
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,8 +674,9 @@ ANNOTATE_MAX_ELEMENTS = 64
 VALUE_CMAP, QUANTIZED_CMAP, ERROR_CMAP = "viridis", "cividis", "magma"
 
 
-def _as_2d(tensor: torch.Tensor) -> torch.Tensor:
-    """A float 2-D view for a heatmap: scalars become 1x1, vectors one row, more dims rows."""
+def as_2d(tensor: torch.Tensor) -> torch.Tensor:
+    """A float64 2-D view for a heatmap: scalars become 1x1, vectors one row, and a tensor of
+    more dimensions stacks its rows (shape ``(-1, last dim)``)."""
     t = tensor.detach().to(torch.float64)
     if t.dim() == 0:
         return t.reshape(1, 1)
@@ -527,12 +690,12 @@ def _format_value(value: float, integer: bool) -> str:
     return f"{int(value)}" if integer else f"{value:.4g}"
 
 
-class _HeatmapPanel:
+class HeatmapPanel:
     """One heatmap panel with a colour bar, built once for a shape and then updated in place.
 
     Building a panel (axes, colour bar, one text per cell) is the slow part of a plot;
     ``update`` only swaps the image data, the colour limits and the cell texts, so an
-    interactive plot can redraw many times in one figure.
+    interactive plot (the explorer) can redraw many times in one figure.
     """
 
     def __init__(self, ax, shape: tuple[int, int], cmap: str) -> None:
@@ -546,7 +709,7 @@ class _HeatmapPanel:
             aspect="auto",
             interpolation="nearest",
         )
-        ax.figure.colorbar(self.image, ax=ax, shrink=0.85)
+        self.colorbar = ax.figure.colorbar(self.image, ax=ax, shrink=0.85)
         self.texts = []
         if rows * cols <= ANNOTATE_MAX_ELEMENTS:
             ax.set_xticks(range(cols))
@@ -566,7 +729,8 @@ class _HeatmapPanel:
         if vmax <= vmin:  # a constant panel still needs a non-empty colour range
             vmin, vmax = vmin - 0.5, vmax + 0.5
         self.image.set_data(data.numpy())
-        self.image.set_clim(vmin, vmax)
+        if self.image.get_clim() != (vmin, vmax):
+            self.image.set_clim(vmin, vmax)
         self.ax.set_title(title, fontsize=12)
         for text, value in zip(self.texts, data.flatten().tolist(), strict=False):
             red, green, blue, _ = self.colormap((value - vmin) / (vmax - vmin))
@@ -575,7 +739,7 @@ class _HeatmapPanel:
             text.set_color("black" if light else "white")
 
 
-class _ErrorPanels:
+class ErrorPanels:
     """The four panels of ``plot_quantization_errors`` on ``figure``, for 2-D data of ``shape``.
 
     Build once, then call ``update`` for every new quantization of a tensor of that shape.
@@ -586,7 +750,7 @@ class _ErrorPanels:
         axes = figure.subplots(1, 4)
         cmaps = (VALUE_CMAP, QUANTIZED_CMAP, VALUE_CMAP, ERROR_CMAP)
         self.panels = [
-            _HeatmapPanel(ax, self.shape, cmap) for ax, cmap in zip(axes, cmaps, strict=True)
+            HeatmapPanel(ax, self.shape, cmap) for ax, cmap in zip(axes, cmaps, strict=True)
         ]
 
     def update(
@@ -596,11 +760,13 @@ class _ErrorPanels:
         dequantized: torch.Tensor,
         dtype: torch.dtype,
         n_bits: int | None,
+        error_max: float | None = None,
     ) -> torch.Tensor:
         """Draw the three float64 2-D tensors and their error; returns ``|original - deq|``.
 
         The original and dequantized panels share one colour scale; the quantized panel spans
-        its integer values and the error panel runs from 0 to the largest error.
+        its integer values and the error panel runs from 0 to ``error_max`` (default: the
+        largest error).
         """
         q_min, q_max = get_q_range(dtype, n_bits)
         r, q, r2 = original, quantized, dequantized
@@ -611,15 +777,14 @@ class _ErrorPanels:
         original_panel.update(r, "Original tensor", low, high)
         quantized_panel.update(
             q,
-            f"Quantized ({bits}{_dtype_name(dtype)}, [{q_min}, {q_max}])",
+            f"Quantized ({bits}{dtype_name(dtype)}, [{q_min}, {q_max}])",
             q.min().item(),
             q.max().item(),
             integer=True,
         )
         dequantized_panel.update(r2, "Dequantized tensor", low, high)
-        error_panel.update(
-            error, "Absolute error |original - dequantized|", 0.0, error.max().item()
-        )
+        top = error.max().item() if error_max is None else float(error_max)
+        error_panel.update(error, "Absolute error |original - dequantized|", 0.0, top)
         return error
 
 
@@ -629,14 +794,16 @@ def plot_quantization_errors(
     dequantized: torch.Tensor,
     dtype: torch.dtype = torch.int8,
     n_bits: int | None = None,
+    error_max: float | None = None,
 ) -> Figure:
     """Four heatmaps in a row: original, quantized, dequantized and the absolute error.
 
     The original and dequantized panels share one colour scale so they can be compared by
-    eye; the quantized panel spans its integer values and the error panel runs from 0 to the
-    largest error. Small tensors (up to ``ANNOTATE_MAX_ELEMENTS`` values) get their numbers
-    written in the cells. ``dtype`` and ``n_bits`` (``None``: the dtype's full width) label
-    the quantized panel.
+    eye; the quantized panel spans its integer values. The error panel runs from 0 to the
+    largest error, so its brightest cell is always the worst one; pass ``error_max`` to give
+    several plots one error scale and compare them by colour. Small tensors (up to
+    ``ANNOTATE_MAX_ELEMENTS`` values) get their numbers written in the cells. ``dtype`` and
+    ``n_bits`` (``None``: the dtype's full width) label the quantized panel.
 
     Returns the figure. It is closed for pyplot, so a notebook shows it exactly once, as the
     value of the cell; keep it in a variable and put the variable last to show it again.
@@ -652,9 +819,11 @@ def plot_quantization_errors(
         )
     _min_max(r, "original")
     _min_max(r2, "dequantized")
-    r, q, r2 = _as_2d(r), _as_2d(q), _as_2d(r2)
+    if error_max is not None and not (math.isfinite(error_max) and error_max > 0):
+        raise ValueError(f"error_max must be a positive number, got {error_max!r}.")
+    r, q, r2 = as_2d(r), as_2d(q), as_2d(r2)
     fig = plt.figure(figsize=(18, 4.2), layout="constrained")
-    error = _ErrorPanels(fig, tuple(r.shape)).update(r, q, r2, dtype, n_bits)
+    error = ErrorPanels(fig, tuple(r.shape)).update(r, q, r2, dtype, n_bits, error_max)
     mse = error.square().mean().item()
     fig.suptitle(
         f"Quantization error: MSE = {mse:.4g}, largest error = {error.max().item():.4g}",
@@ -664,850 +833,626 @@ def plot_quantization_errors(
     return fig
 
 
-# ---------------------------------------------------------------------------------------------
-# 8. Exercise checkers
-# ---------------------------------------------------------------------------------------------
+def plot_number_line(
+    tensor: torch.Tensor,
+    scale: float,
+    zero_point: int,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The quantizer as a staircase: every real ``r`` (x axis) against what comes back,
+    ``r' = s * (clamp(round(r / s) + z) - z)`` (y axis), with the tensor's values on it.
 
+    What to see: the flat steps are the levels (one per integer ``q``, ``s`` apart); 0 is a
+    level (it is ``q = z``); beyond the last level, in the shaded zones, the staircase is flat:
+    every value there saturates to the end level. The dotted diagonal is ``r' = r``, no error.
+    A value's vertical distance to the diagonal is its error.
 
-@dataclass
-class CheckCase:
-    """One reference case for an exercise.
-
-    ``check(result)`` returns ``None`` when the learner's result is right, or a sentence that
-    says what is wrong. ``hint`` is shown when the case fails.
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
     """
+    q_min, q_max = get_q_range(dtype, n_bits)
+    r = _check_tensor(tensor).flatten().to(torch.float64)
+    r_min, r_max = _min_max(r)
+    scale = float(_check_scale(scale, torch.Size([]), torch.float32))
+    zero_point = int(_check_zero_point(zero_point, torch.Size([]), q_min, q_max))
+    low_level, high_level = scale * (q_min - zero_point), scale * (q_max - zero_point)
+    left, right = min(r_min, low_level, 0.0), max(r_max, high_level, 0.0)
+    pad = 0.08 * (right - left)
+    left, right = left - pad, right + pad
+    xs = torch.linspace(left, right, 4001, dtype=torch.float64)
+    ys = _dequantize(_quantize(xs, scale, zero_point, q_min, q_max, torch.int32), scale, zero_point)
+    back = _dequantize(
+        _quantize(r, scale, zero_point, q_min, q_max, torch.int32), scale, zero_point
+    )
 
-    description: str
-    args: tuple
-    check: Callable[[Any], str | None]
-    hint: str
-    kwargs: dict = field(default_factory=dict)
-
-
-@dataclass
-class CheckReport:
-    """What ``run_checks`` found; a notebook shows it as a short text report.
-
-    ``status`` is ``"not attempted"``, ``"passed"`` or ``"failed"``; ``results`` holds one
-    ``(description, problem_or_None, hint)`` per case.
-    """
-
-    exercise: str
-    status: str
-    results: list[tuple[str, str | None, str]]
-
-    @property
-    def passed(self) -> int:
-        """How many cases passed."""
-        return sum(problem is None for _, problem, _ in self.results)
-
-    def __repr__(self) -> str:
-        if self.status == "not attempted":
-            return (
-                f"{self.exercise}: not attempted yet. Your function returns None; fill in its "
-                "body and run this cell again."
-            )
-        lines = [f"{self.exercise}: {self.passed} of {len(self.results)} checks passed."]
-        for description, problem, hint in self.results:
-            if problem is None:
-                lines.append(f"  [pass] {description}")
-            else:
-                lines.append(f"  [FAIL] {description}: {problem}")
-                lines.append(f"         hint: {hint}")
-        if self.status == "passed":
-            lines.append("Well done!")
-        return "\n".join(lines)
-
-
-def run_checks(exercise: str, function: Callable, cases: Sequence[CheckCase]) -> CheckReport:
-    """Run a learner's ``function`` on every case and collect a ``CheckReport``.
-
-    Each call gets its own copies of the arguments, so a function that changes its inputs
-    cannot spoil later cases. If the function returns ``None`` for every case, the exercise
-    counts as not attempted yet.
-    """
-    if not callable(function):
-        raise TypeError(f"pass your function itself, e.g. check(my_function), not {function!r}.")
-    results, returned_something = [], False
-    for case in cases:
-        try:
-            result = function(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-        except Exception as error:  # the learner's code may raise anything
-            results.append((case.description, f"raised {type(error).__name__}: {error}", case.hint))
-            returned_something = True
-            continue
-        returned_something |= result is not None
-        try:
-            problem = "returned None" if result is None else case.check(result)
-        except Exception as error:  # a result of an unexpected kind, e.g. (scale, None)
-            problem = f"returned {result!r}, which could not be checked ({error})"
-        results.append((case.description, problem, case.hint))
-    if not returned_something:
-        return CheckReport(exercise, "not attempted", results)
-    status = "passed" if all(problem is None for _, problem, _ in results) else "failed"
-    return CheckReport(exercise, status, results)
-
-
-def _expect_close(expected: torch.Tensor) -> Callable[[Any], str | None]:
-    """A check that the result is a float tensor equal to ``expected`` up to float32 rounding."""
-
-    def check(result: Any) -> str | None:
-        if not isinstance(result, torch.Tensor):
-            return f"expected a tensor, got {type(result).__name__}"
-        if not result.is_floating_point():
-            return f"expected a float tensor, got {_dtype_name(result.dtype)}"
-        if result.shape != expected.shape:
-            return f"expected shape {tuple(expected.shape)}, got {tuple(result.shape)}"
-        if not torch.allclose(result.double(), expected.double(), rtol=1e-5, atol=1e-5):
-            worst = (result.double() - expected.double()).abs().argmax().item()
-            return (
-                f"element {worst} is {result.flatten()[worst].item():.6g}, expected "
-                f"{expected.flatten()[worst].item():.6g}"
-            )
-        return None
-
-    return check
-
-
-def check_dequantization(function: Callable) -> CheckReport:
-    """Exercise of lesson 01: check a learner's ``dequantize(quantized_tensor, scale, zero_point)``.
-
-    The reference is ``linear_dequantization``. The cases include values near the ends of the
-    int8 range, where subtracting the zero point in int8 wraps around.
-    """
-    test_q = torch.tensor([[-15, -74, 127], [-44, 14, -123], [-70, 126, 0]], dtype=torch.int8)
-    edge_q = torch.tensor([127, -128, 100, -70], dtype=torch.int8)
-    uint8_q = torch.tensor([0, 255, 128, 3], dtype=torch.uint8)
-    hint_wrap = "convert to float first (quantized_tensor.float()), then subtract the zero point."
-    cases = [
-        CheckCase(
-            "the lesson's quantized test tensor, scale 3.5, zero point -70",
-            (test_q, 3.5, -70),
-            _expect_close(linear_dequantization(test_q, 3.5, -70)),
-            "r = scale * (q - zero_point); " + hint_wrap,
-        ),
-        CheckCase(
-            "int8 values at the ends of the range, zero point -70",
-            (edge_q, 3.5, -70),
-            _expect_close(linear_dequantization(edge_q, 3.5, -70)),
-            hint_wrap,
-        ),
-        CheckCase(
-            "uint8 values, scale 0.5, zero point 128",
-            (uint8_q, 0.5, 128),
-            _expect_close(linear_dequantization(uint8_q, 0.5, 128)),
-            hint_wrap,
-        ),
-    ]
-    return run_checks("Dequantization", function, cases)
-
-
-def _expect_scale_and_zero_point(tensor: torch.Tensor, dtype: torch.dtype):
-    """A check that a ``(scale, zero_point)`` result maps ``tensor`` like ``helper`` does."""
-    q_min, q_max = get_q_range(dtype)
-    expected_scale, expected_zero_point = get_q_scale_and_zero_point(tensor, dtype)
-    all_zero = not bool(tensor.any())
-
-    def check(result: Any) -> str | None:
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            return f"expected a pair (scale, zero_point), got {result!r}"
-        scale, zero_point = (v.item() if isinstance(v, torch.Tensor) else v for v in result)
-        if not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-            return f"the scale must be a positive, finite number, got {scale!r}"
-        if not isinstance(zero_point, numbers.Integral) and zero_point != round(zero_point):
-            return f"the zero point must be a whole number, got {zero_point!r}"
-        if not q_min <= zero_point <= q_max:
-            return f"zero point {zero_point} is outside [{q_min}, {q_max}]"
-        if all_zero:  # any positive scale works; 0 must map to a storable zero point
-            return None
-        if not math.isclose(scale, expected_scale, rel_tol=1e-6):
-            return f"scale {scale!r}, expected {expected_scale!r}"
-        if zero_point != expected_zero_point:
-            return f"zero point {zero_point!r}, expected {expected_zero_point}"
-        return None
-
-    return check
-
-
-def check_scale_and_zero_point(function: Callable) -> CheckReport:
-    """Exercise of lesson 02: check a learner's ``get_scale_and_zero_point(tensor, dtype)``.
-
-    The reference is ``get_q_scale_and_zero_point``; the cases are the lesson's test tensor,
-    uint8, a one-signed tensor, a constant tensor and an all-zero tensor.
-    """
-    test_tensor = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
-    hint_zero = "extend the range to include 0: r_min = min(r_min, 0), r_max = max(r_max, 0)."
-    cases = [
-        CheckCase(
-            "the lesson's test tensor, int8",
-            (test_tensor, torch.int8),
-            _expect_scale_and_zero_point(test_tensor, torch.int8),
-            "scale = (r_max - r_min) / (q_max - q_min); zero point = q_min - r_min / scale, "
-            "rounded to an int.",
-        ),
-        CheckCase(
-            "the lesson's test tensor, uint8",
-            (test_tensor, torch.uint8),
-            _expect_scale_and_zero_point(test_tensor, torch.uint8),
-            "take q_min and q_max from torch.iinfo(dtype), not from int8.",
-        ),
-        CheckCase(
-            "a one-signed tensor [100, 150, 200], int8",
-            (torch.tensor([100.0, 150.0, 200.0]), torch.int8),
-            _expect_scale_and_zero_point(torch.tensor([100.0, 150.0, 200.0]), torch.int8),
-            hint_zero,
-        ),
-        CheckCase(
-            "a constant tensor [5, 5, 5], int8",
-            (torch.full((3,), 5.0), torch.int8),
-            _expect_scale_and_zero_point(torch.full((3,), 5.0), torch.int8),
-            hint_zero,
-        ),
-        CheckCase(
-            "an all-zero tensor, int8",
-            (torch.zeros(2, 2), torch.int8),
-            _expect_scale_and_zero_point(torch.zeros(2, 2), torch.int8),
-            "an all-zero range gives scale 0; use a small positive floor instead, e.g. "
-            "max(scale, torch.finfo(torch.float32).eps).",
-        ),
-    ]
-    return run_checks("Scale and zero point", function, cases)
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    ax.axvspan(left, low_level, color="tab:red", alpha=0.12, label="saturated (clamped)")
+    ax.axvspan(high_level, right, color="tab:red", alpha=0.12)
+    ax.plot(xs, xs, ":", color="grey", linewidth=1, label="r' = r (no error)")
+    ax.step(xs, ys.double(), where="mid", color="tab:blue", linewidth=1.2, label="r' (staircase)")
+    ax.plot(r, back.double(), "o", color="tab:orange", markersize=6, label="the tensor's values")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.annotate(
+        f"0 is a level: q = z = {zero_point}",
+        xy=(0, 0),
+        xytext=(0.04, 0.92),
+        textcoords="axes fraction",
+        arrowprops={"arrowstyle": "->", "color": "black"},
+        fontsize=10,
+    )
+    bits = f"{n_bits}-bit " if n_bits is not None else ""
+    levels = q_max - q_min + 1
+    ax.set_title(
+        title
+        or f"{bits}{dtype_name(dtype)}: s = {scale:.4g}, z = {zero_point}, {levels:,} levels "
+        f"from {low_level:.4g} to {high_level:.4g}",
+        fontsize=12,
+    )
+    ax.set_xlabel("original value r")
+    ax.set_ylabel("dequantized value r'")
+    ax.set_xlim(left, right)
+    ax.legend(loc="lower right", fontsize=9)
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
-# 9. Interactive explorer
+# 8. Symmetric mode (course lesson L3-A)
 # ---------------------------------------------------------------------------------------------
-# Controls (dtype, bit width, tensor, size, seed) on the left, what they do on the right: the
-# scale and zero point, the error measured and predicted, the memory, and one figure that is
-# redrawn in place. The logic is plain Python (``QuantizationExplorer.compute``), so tests can
-# drive it without a browser; ``build_widgets`` only wires ipywidgets to it.
+# Asymmetric (sections 3-5) fits the grid to [r_min, r_max]. Symmetric mode fixes the zero
+# point at 0 and fits the grid to [-max|r|, max|r|]: no zero point to store or subtract, at the
+# price of levels wasted on the side where the data does not go.
+
+
+def get_q_scale_symmetric(
+    tensor: torch.Tensor, dtype: torch.dtype = torch.int8, n_bits: int | None = None
+) -> float:
+    """The symmetric scale of ``tensor``, a Python float: ``s = max|r| / q_max``.
+
+    ``q_max`` is 127 for int8, as in the course; the zero point is 0. For an unsigned dtype
+    the zero point is the middle of the range, 128 for uint8, and ``s = max|r| / (q_max - 128)``,
+    so uint8 gives the same grid as int8, shifted by 128 (see ``qparams_from_range``). The
+    scale is at least ``SCALE_EPS``, so an all-zero tensor does not divide by zero.
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> get_q_scale_symmetric(t)
+    5.737007681779035
+    """
+    r = _check_tensor(tensor)
+    scale, _ = choose_qparams_affine(r, r.shape, dtype, n_bits, symmetric=True)
+    return scale.item()
+
+
+def linear_q_symmetric(
+    tensor: torch.Tensor, dtype: torch.dtype = torch.int8, n_bits: int | None = None
+) -> tuple[torch.Tensor, float]:
+    """Quantize ``tensor`` in symmetric mode, per tensor; returns ``(quantized_tensor, scale)``.
+
+    ``q = clamp(round(r / s), q_min, q_max)`` with ``s = get_q_scale_symmetric(tensor)``; the
+    zero point is 0 (for an unsigned dtype, the midpoint: see ``get_q_scale_symmetric``).
+    Dequantize with ``linear_dequantization(q, scale, 0)``.
+
+    >>> q, s = linear_q_symmetric(torch.tensor([-1.0, 0.5, 2.0]))
+    >>> q, round(s, 6)
+    (tensor([-64,  32, 127], dtype=torch.int8), 0.015748)
+    """
+    r = _check_tensor(tensor)
+    quantized, scale, _ = quantize_blockwise(r, r.shape, dtype, n_bits, symmetric=True)
+    return quantized, scale.item()
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Granularity: one mechanism for per tensor, per channel and per group (course L3-B/C/D)
+# ---------------------------------------------------------------------------------------------
+# A *block size* says which elements share one scale and zero point: a tuple with one entry per
+# dimension of the tensor (after torchao's quant_primitives.py). On a (rows, columns) tensor:
 #
-# Extending it is one line each:
-#   register_tensor_source("my weights", lambda seed, size: weights)   # a new tensor
-#   EXPLORER_CONTROLS.append(ExplorerControl("mode", "mode", "dropdown", "asymmetric",
-#                                            options=("asymmetric", "symmetric")))
-# A control's value reaches the quantizer (``QuantizationExplorer.quantizer``) as a keyword
-# argument of the same name, so a later lesson pairs a new control with a quantizer that reads it.
-
-#: The lesson's 3x3 test tensor, the explorer's default.
-LESSON_TEST_TENSOR = ((191.6, -13.5, 728.6), (92.14, 295.5, -184.0), (0.0, 684.6, 245.5))
-
-#: The value of the single outlier in ``outlier_tensor`` (the other values are about N(0, 1)).
-OUTLIER_VALUE = 100.0
-
-#: Side lengths offered for the random tensors (``size`` x ``size``).
-EXPLORER_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512)
-
-#: The target dtypes by name, as the dtype menu offers them.
-EXPLORER_DTYPES: dict[str, torch.dtype] = {_dtype_name(d): d for d in SUPPORTED_DTYPES}
-
-#: At most this many grid lines (representable levels) are drawn over the histogram; with
-#: more levels (int16 has 65536) every k-th level is drawn.
-MAX_GRID_LINES = 256
-
-#: Number of histogram bins for tensors too large for the four annotated panels.
-HISTOGRAM_BINS = 80
+#     per tensor                 (rows, columns)    one block, the whole tensor
+#     per channel, dim 0         (1, columns)       one block per row
+#     per channel, dim 1         (rows, 1)          one block per column
+#     per group of g, last dim   (1, g)             each row cut into columns / g groups
+#
+# Three functions then do all the work, whatever the granularity: ``choose_qparams_affine``
+# (a range per block, then section 3's formulas), ``quantize_affine`` and ``dequantize_affine``
+# (sections 4 and 5, one scale per block). No Python loop runs over channels or groups: the
+# tensor is viewed so that each block lies along its own dimensions, and the scales broadcast.
 
 
-def _seeded(seed: int) -> torch.Generator:
-    """A CPU random generator started from ``seed``: one seed, one tensor, on every run."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
-    return torch.Generator().manual_seed(int(seed))
+class Blocks(NamedTuple):
+    """How a tensor of ``shape`` splits into blocks (see ``block_shapes``)."""
+
+    view_shape: tuple[int, ...]  # the tensor viewed so that every block has dims of its own
+    param_shape: tuple[int, ...]  # the scales' shape that broadcasts against view_shape
+    n_blocks: tuple[int, ...]  # blocks per dimension: the shape of the returned scales
 
 
-def _check_size(size: int) -> int:
-    """Return ``size`` if it is a whole number >= 1, else raise a ``ValueError``."""
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
-    return int(size)
+def block_shapes(shape: Sequence[int], block_size: Sequence[int]) -> Blocks:
+    """Split ``shape`` into blocks of ``block_size``; returns ``Blocks(view_shape, param_shape,
+    n_blocks)``.
 
+    A dimension of size ``n`` with block ``b`` (``b`` must divide ``n``) becomes, in the view:
+    ``n`` with one parameter for all of it when ``b == n``; ``n`` with one parameter each when
+    ``b == 1``; and ``(n // b, b)`` with one parameter per ``b`` otherwise. ``n_blocks[d]`` is
+    ``n // b``: one scale per block, and the shape ``choose_qparams_affine`` returns.
 
-def lesson_test_tensor(seed: int = 0, size: int = 3) -> torch.Tensor:
-    """The lessons' 3x3 test tensor (float32); ``seed`` and ``size`` are ignored."""
-    return torch.tensor(LESSON_TEST_TENSOR, dtype=torch.float32)
+    The course's test tensor, 3x3:
 
-
-def random_normal_tensor(seed: int = 0, size: int = 16) -> torch.Tensor:
-    """A ``size`` x ``size`` float32 tensor of standard normal values, N(0, 1), from ``seed``."""
-    return torch.randn(_check_size(size), size, generator=_seeded(seed))
-
-
-def outlier_tensor(seed: int = 0, size: int = 16) -> torch.Tensor:
-    """Standard normal values with one outlier: one element (placed by ``seed``) is 100.
-
-    The outlier alone sets the range, so the scale is huge and the ordinary values share
-    only a few quantization levels.
+    >>> block_shapes((3, 3), (3, 3))         # per tensor
+    Blocks(view_shape=(3, 3), param_shape=(1, 1), n_blocks=(1, 1))
+    >>> block_shapes((3, 3), (1, 3))         # per channel along dim 0: one scale per row
+    Blocks(view_shape=(3, 3), param_shape=(3, 1), n_blocks=(3, 1))
+    >>> block_shapes((3, 3), (3, 1))         # per channel along dim 1: one scale per column
+    Blocks(view_shape=(3, 3), param_shape=(1, 3), n_blocks=(1, 3))
+    >>> block_shapes((6, 6), (1, 3))         # per group of 3 along the last dim
+    Blocks(view_shape=(6, 2, 3), param_shape=(6, 2, 1), n_blocks=(6, 2))
     """
-    generator = _seeded(seed)
-    tensor = torch.randn(_check_size(size), size, generator=generator)
-    where = int(torch.randint(tensor.numel(), (1,), generator=generator))
-    tensor.view(-1)[where] = OUTLIER_VALUE
-    return tensor
-
-
-def positive_tensor(seed: int = 0, size: int = 16) -> torch.Tensor:
-    """A ``size`` x ``size`` float32 tensor of uniform values in ``[1, 10)``, from ``seed``."""
-    return 1.0 + 9.0 * torch.rand(_check_size(size), size, generator=_seeded(seed))
-
-
-#: The explorer's tensor menu: name -> ``source(seed, size)`` returning a float tensor.
-TENSOR_SOURCES: dict[str, Callable[[int, int], torch.Tensor]] = {
-    "lesson test tensor (3x3)": lesson_test_tensor,
-    "random normal": random_normal_tensor,
-    "normal with one outlier": outlier_tensor,
-    "all positive": positive_tensor,
-}
-
-
-def register_tensor_source(name: str, source: Callable[[int, int], torch.Tensor]) -> None:
-    """Add ``source`` to the explorer's tensor menu under ``name``.
-
-    ``source(seed, size)`` returns the tensor to quantize; a fixed tensor may ignore both,
-    e.g. ``register_tensor_source("layer 0 weights", lambda seed, size: model.w.detach())``.
-    Explorers built afterwards list it.
-    """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty string, got {name!r}.")
-    if not callable(source):
-        raise TypeError(f"source must be a function source(seed, size), got {source!r}.")
-    TENSOR_SOURCES[name] = source
-
-
-def _explorer_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"int8"`` -> ``torch.int8``; a torch dtype is checked and returned as it is."""
-    if isinstance(dtype, str):
-        if dtype not in EXPLORER_DTYPES:
-            raise TypeError(f"unknown dtype {dtype!r}: choose one of {', '.join(EXPLORER_DTYPES)}.")
-        return EXPLORER_DTYPES[dtype]
-    return _check_dtype(dtype)
-
-
-def _dtype_bits(settings: dict[str, Any]) -> int:
-    """The width in bits of the chosen dtype: the largest bit width the slider offers."""
-    return torch.iinfo(_explorer_dtype(settings["dtype"])).bits
-
-
-@dataclass(frozen=True)
-class ExplorerControl:
-    """One control of the explorer, described as data so that adding one is one line.
-
-    ``name`` is the keyword its value is passed under (to ``QuantizationExplorer.compute``
-    and from there to the quantizer); ``kind`` is ``"dropdown"``, ``"slider"`` or ``"number"``.
-    A dropdown lists ``options``, or calls ``options(explorer)`` when the widgets are built.
-    Sliders and number fields run from ``low`` to ``high``; ``high_from(settings)``, if given,
-    recomputes a slider's maximum from all current values whenever any of them changes.
-    """
-
-    name: str
-    label: str
-    kind: str
-    default: Any
-    options: Sequence | Callable[[Any], Sequence] = ()
-    low: int = 0
-    high: int = 0
-    high_from: Callable[[dict[str, Any]], int] | None = None
-
-    def make_widget(self, explorer: QuantizationExplorer):
-        """The ipywidgets widget for this control, set to its default value."""
-        import ipywidgets as widgets
-
-        style = {"description_width": "initial"}
-        if self.kind == "dropdown":
-            options = self.options(explorer) if callable(self.options) else self.options
-            return widgets.Dropdown(
-                options=list(options), value=self.default, description=self.label, style=style
-            )
-        if self.kind == "slider":
-            return widgets.IntSlider(
-                value=self.default,
-                min=self.low,
-                max=self.high,
-                description=self.label,
-                continuous_update=True,
-                style=style,
-            )
-        if self.kind == "number":
-            return widgets.BoundedIntText(
-                value=self.default,
-                min=self.low,
-                max=self.high,
-                description=self.label,
-                style=style,
-                layout=widgets.Layout(width="160px"),
-            )
-        raise ValueError(f"unknown control kind {self.kind!r}: use dropdown, slider or number.")
-
-
-#: The explorer's controls, in the order they are shown. Append to add one.
-EXPLORER_CONTROLS: list[ExplorerControl] = [
-    ExplorerControl(
-        "tensor_name",
-        "tensor",
-        "dropdown",
-        "lesson test tensor (3x3)",
-        options=lambda explorer: tuple(explorer.sources),
-    ),
-    ExplorerControl("size", "size (random tensors)", "dropdown", 16, options=EXPLORER_SIZES),
-    ExplorerControl("seed", "seed", "number", 0, low=0, high=2**31 - 1),
-    ExplorerControl("dtype", "dtype", "dropdown", "int8", options=tuple(EXPLORER_DTYPES)),
-    ExplorerControl("n_bits", "bits", "slider", 8, low=2, high=8, high_from=_dtype_bits),
-]
-
-#: The settings every explorer understands; any other control's value goes to the quantizer.
-_CORE_SETTINGS = ("tensor_name", "size", "seed", "dtype", "n_bits")
-
-
-def explorer_quantize(
-    tensor: torch.Tensor, dtype: torch.dtype, n_bits: int
-) -> tuple[torch.Tensor, float, int, torch.Tensor]:
-    """The explorer's quantizer: asymmetric, per tensor (``linear_quantization``).
-
-    Returns ``(quantized, scale, zero_point, dequantized)``.
-    """
-    quantized, scale, zero_point = linear_quantization(tensor, dtype, n_bits)
-    return quantized, scale, zero_point, linear_dequantization(quantized, scale, zero_point)
-
-
-def format_number(value: float) -> str:
-    """How the explorer writes a measured number: six significant digits (``"1.06736"``)."""
-    return f"{value:.6g}"
-
-
-def _format_param(value: float | int | torch.Tensor) -> str:
-    """A scale or zero point as text; per-channel tensors show their smallest and largest."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() > 1:
-            low, high = value.min().item(), value.max().item()
-            return f"{format_number(low)} to {format_number(high)} ({value.numel()} values)"
-        value = value.item()
-    return str(value) if isinstance(value, int) else format_number(value)
-
-
-#: A label may grow by this many characters before the explorer lays its figure out again;
-#: the extra space between panels (``wspace`` below) leaves room for that.
-RELAYOUT_CHARS = 2
-
-
-def _explorer_figure(width: float, height: float, dpi: float) -> Figure:
-    """A figure outside pyplot (nothing to close, never shown twice) that renders with Agg,
-    with constrained layout and some spare room between panels."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
-
-    layout = ConstrainedLayoutEngine(wspace=0.05)
-    figure = Figure(figsize=(width, height), dpi=dpi, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _text_lengths(figure: Figure) -> tuple[int, ...]:
-    """Roughly how much room the figure's labels need: the length of the longest tick label,
-    offset text and title of every axes (colour bars included)."""
-    lengths = []
-    for ax in figure.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            labels = [text.get_text() for text in axis.get_ticklabels()]
-            lengths.append(max(map(len, labels), default=0))
-            lengths.append(len(axis.get_offset_text().get_text()))
-        lengths.append(len(ax.get_title()))
-    return tuple(lengths)
-
-
-class _ExplorerDrawing:
-    """What the explorer's layouts share: one figure, rendered to PNG, laid out only when needed.
-
-    Constrained layout finds room for every label, but it costs more than drawing the figure.
-    So it runs on the first render, and again only when a tick label or title has become
-    more than ``RELAYOUT_CHARS`` characters longer than at the last layout; otherwise the axes
-    keep their places.
-    """
-
-    figure: Figure
-    shape: tuple[int, int]
-    _laid_out_for: tuple[int, ...] | None = None
-
-    def __init__(self, shape: tuple[int, int], figure: Figure) -> None:
-        self.shape, self.figure = shape, figure
-        self._layout = figure.get_layout_engine()
-
-    def png(self) -> bytes:
-        """The figure as PNG bytes, at the figure's own dpi."""
-        import io
-
-        lengths = _text_lengths(self.figure)
-        old = self._laid_out_for
-        relayout = old is None or any(
-            new > was + RELAYOUT_CHARS for new, was in zip(lengths, old, strict=True)
+    shape, block_size = tuple(int(n) for n in shape), tuple(block_size)
+    if len(block_size) != len(shape):
+        raise ValueError(
+            f"block_size {block_size} needs one entry per dimension of the tensor's shape "
+            f"{shape}: use granularity_block_size to build one."
         )
-        if relayout:
-            self.figure.set_layout_engine(self._layout)
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png")
-        if relayout:
-            self.figure.set_layout_engine(None)  # keep the positions it found
-            self._laid_out_for = lengths
-        return buffer.getvalue()
-
-
-class _PanelsDrawing(_ExplorerDrawing):
-    """The explorer's layout for small tensors: the four annotated heatmaps."""
-
-    def __init__(self, shape: tuple[int, int], dpi: float) -> None:
-        super().__init__(shape, _explorer_figure(13, 3.5, dpi))
-        self.panels = _ErrorPanels(self.figure, shape)
-
-    def update(self, original, quantized, dequantized, dtype, n_bits, scale, zero_point) -> None:
-        """Redraw the four panels for new results (2-D tensors of this layout's shape)."""
-        self.panels.update(_as_2d(original), _as_2d(quantized), _as_2d(dequantized), dtype, n_bits)
-        for panel in self.panels.panels:  # a narrower figure than plot_quantization_errors'
-            panel.ax.title.set_fontsize(11)
-
-
-class _HistogramDrawing(_ExplorerDrawing):
-    """The explorer's layout for larger tensors: a histogram with the quantization grid on
-    it, and a heatmap of the absolute error."""
-
-    def __init__(self, shape: tuple[int, int], dpi: float) -> None:
-        from matplotlib.collections import LineCollection
-
-        super().__init__(shape, _explorer_figure(13, 3.6, dpi))
-        hist_ax, error_ax = self.figure.subplots(1, 2, width_ratios=(1.7, 1))
-        self.hist_ax = hist_ax
-        self.bars = hist_ax.stairs(
-            [0.0], [0.0, 1.0], fill=True, color="tab:blue", alpha=0.6, label="values (histogram)"
-        )
-        self.grid = LineCollection(
-            [],
-            colors="tab:red",
-            linewidths=0.8,
-            alpha=0.6,
-            transform=hist_ax.get_xaxis_transform(),  # x in data units, y from 0 to 1 of the axes
-            label="representable levels r = s (q - z)",
-        )
-        hist_ax.add_collection(self.grid, autolim=False)
-        hist_ax.set_xlabel("value")
-        hist_ax.set_ylabel("count")
-        hist_ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
-        self.error_panel = _HeatmapPanel(error_ax, shape, ERROR_CMAP)
-
-    def update(self, original, quantized, dequantized, dtype, n_bits, scale, zero_point) -> None:
-        """Redraw the histogram, the grid and the error heatmap for new results."""
-        values = original.detach().flatten().to(torch.float64)
-        r_min, r_max = values.min().item(), values.max().item()
-        if r_max <= r_min:
-            r_min, r_max = r_min - 0.5, r_max + 0.5
-        counts, edges = torch.histogram(values, bins=HISTOGRAM_BINS, range=(r_min, r_max))
-        self.bars.set_data(counts.numpy(), edges.numpy())
-        levels_text = self._update_grid(dtype, n_bits, scale, zero_point)
-        grid_low, grid_high = self._grid_range
-        low, high = min(r_min, grid_low), max(r_max, grid_high)
-        pad = 0.02 * (high - low)
-        self.hist_ax.set_xlim(low - pad, high + pad)
-        self.hist_ax.set_ylim(0, 1.15 * max(counts.max().item(), 1.0))
-        self.hist_ax.set_title(f"{values.numel():,} values and {levels_text}", fontsize=11)
-        error = _as_2d((original - dequantized).abs())
-        self.error_panel.update(
-            error, "Absolute error |original - dequantized|", 0.0, error.max().item()
-        )
-
-    def _update_grid(self, dtype, n_bits, scale, zero_point) -> str:
-        """Place the grid lines at the representable levels and describe them."""
-        q_min, q_max = get_q_range(dtype, n_bits)
-        levels = q_max - q_min + 1
-        if isinstance(scale, torch.Tensor) and scale.numel() > 1:  # one grid per channel
-            self.grid.set_segments([])
-            self._grid_range = (0.0, 0.0)
-            return f"{levels:,} levels per channel (grids not drawn)"
-        scale, zero_point = float(scale), int(zero_point)
-        step = math.ceil(levels / MAX_GRID_LINES)
-        q = torch.cat(
-            [
-                torch.arange(zero_point, q_min - 1, -step).flip(0),
-                torch.arange(zero_point + step, q_max + 1, step),
-            ]
-        ).to(torch.float64)
-        x = scale * (q - zero_point)
-        ones = torch.ones_like(x)
-        self.grid.set_segments(torch.stack([x, 0 * ones, x, ones], 1).reshape(-1, 2, 2).numpy())
-        self._grid_range = (scale * (q_min - zero_point), scale * (q_max - zero_point))
-        shown = f", one in {step} drawn" if step > 1 else ""
-        return f"{levels:,} levels{shown}"
-
-
-class QuantizationExplorer:
-    """Quantize a tensor with the settings of a few controls and show what it costs.
-
-    ``compute(...)`` returns the numbers the explorer shows; ``render(...)`` also draws them
-    and returns PNG bytes; ``build_widgets()`` wires ipywidgets controls to them and ``show()``
-    displays the result. Every change redraws one figure in place (a new figure is built only
-    when the tensor's shape or the layout changes), so updates are quick and never pile up.
-    Settings that do not work together (say 12 bits in int8) show the error's message instead.
-
-    ``controls`` defaults to ``EXPLORER_CONTROLS``, ``sources`` to ``TENSOR_SOURCES`` and
-    ``quantizer`` to ``explorer_quantize``; ``dpi`` sets the resolution of the picture.
-    """
-
-    def __init__(
-        self,
-        controls: Sequence[ExplorerControl] | None = None,
-        sources: dict[str, Callable[[int, int], torch.Tensor]] | None = None,
-        quantizer: Callable[..., tuple] = explorer_quantize,
-        dpi: int = 72,
-    ) -> None:
-        self.controls = list(EXPLORER_CONTROLS if controls is None else controls)
-        self.sources = TENSOR_SOURCES if sources is None else sources
-        self.quantizer = quantizer
-        self.dpi = dpi
-        self.widgets: dict[str, Any] = {}
-        self.numbers_widget = None  # ipywidgets.HTML, made by build_widgets
-        self.image_widget = None  # ipywidgets.Image, made by build_widgets
-        self.box = None
-        self._drawing: _PanelsDrawing | _HistogramDrawing | None = None
-        self._syncing = False
-
-    # -- the numbers ----------------------------------------------------------------------
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The current value of every control (the defaults before the widgets exist)."""
-        if self.widgets:
-            return {name: widget.value for name, widget in self.widgets.items()}
-        return {control.name: control.default for control in self.controls}
-
-    def tensor(self, tensor_name: str, size: int = 16, seed: int = 0) -> torch.Tensor:
-        """The tensor the menu entry ``tensor_name`` makes for ``size`` and ``seed``."""
-        if tensor_name not in self.sources:
+    view, params, n_blocks = [], [], []
+    for dim, (n, b) in enumerate(zip(shape, block_size, strict=True)):
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not 1 <= b <= max(n, 1):
+            raise ValueError(f"block_size[{dim}] = {b!r} must be a whole number from 1 to {n}.")
+        if n % b:
             raise ValueError(
-                f"unknown tensor {tensor_name!r}: choose one of {', '.join(self.sources)}."
+                f"block_size[{dim}] = {b} does not divide the size {n} of dimension {dim}: "
+                f"choose a block (group) size that divides {n}."
             )
-        return self.sources[tensor_name](seed, size)
-
-    def compute(
-        self,
-        dtype: str | torch.dtype = "int8",
-        n_bits: int = 8,
-        tensor_name: str = "lesson test tensor (3x3)",
-        size: int = 16,
-        seed: int = 0,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """The numbers the explorer shows for these settings, as a dict.
-
-        Keys: the settings themselves, ``shape``, ``q_min``/``q_max``, ``scale``,
-        ``zero_point``, ``mse`` (``quantization_error``), ``max_error`` (largest absolute
-        error), ``theory_mse`` (``scale**2 / 12``), ``bytes_before`` (float32),
-        ``bytes_after`` (stored in ``dtype``), ``bytes_packed`` (``n_bits`` per value, rounded
-        up to whole bytes), ``levels``/``levels_used`` and ``message``: ``None``, or what was
-        wrong with the settings (then the numbers are ``None``). Never raises for bad settings.
-        """
-        settings = dict(
-            dtype=dtype, n_bits=n_bits, tensor_name=tensor_name, size=size, seed=seed, **options
-        )
-        return self._run(settings)[0]
-
-    def _run(self, settings: dict[str, Any]) -> tuple[dict[str, Any], tuple | None]:
-        """``compute``'s numbers plus the tensors to draw (``None`` if the settings fail)."""
-        keys = ("shape", "q_min", "q_max", "scale", "zero_point", "mse", "max_error")
-        keys += ("theory_mse", "bytes_before", "bytes_after", "bytes_packed", "levels")
-        numbers = dict(settings, **dict.fromkeys(keys + ("levels_used", "message")))
-        extra = {k: v for k, v in settings.items() if k not in _CORE_SETTINGS}
-        try:
-            tensor = self.tensor(settings["tensor_name"], settings["size"], settings["seed"])
-            dtype, n_bits = _explorer_dtype(settings["dtype"]), settings["n_bits"]
-            q_min, q_max = get_q_range(dtype, n_bits)
-            quantized, scale, zero_point, dequantized = self.quantizer(
-                tensor, dtype, n_bits, **extra
-            )
-            mse = quantization_error(tensor, dequantized).item()
-        except (ValueError, TypeError) as error:
-            numbers["message"] = str(error)
-            return numbers, None
-        if isinstance(scale, torch.Tensor):  # one scale per channel or group: average s^2/12
-            theory = torch.broadcast_to(scale.to(torch.float64), tensor.shape).square().mean()
-            theory_mse = theory.item() / 12
+        if b == n:
+            view.append(n)
+            params.append(1)
+        elif b == 1:
+            view.append(n)
+            params.append(n)
         else:
-            theory_mse = scale**2 / 12
-        numbers.update(
-            shape=tuple(tensor.shape),
-            q_min=q_min,
-            q_max=q_max,
-            scale=scale,
-            zero_point=zero_point,
-            mse=mse,
-            max_error=(dequantized - tensor).abs().max().item(),
-            theory_mse=theory_mse,
-            bytes_before=tensor.numel() * tensor.element_size(),
-            bytes_after=quantized.numel() * quantized.element_size(),
-            bytes_packed=math.ceil(quantized.numel() * n_bits / 8),
-            levels=q_max - q_min + 1,
-            levels_used=torch.unique(quantized).numel(),
-        )
-        return numbers, (tensor, quantized, dequantized, dtype, n_bits, scale, zero_point)
+            view += [n // b, b]
+            params += [n // b, 1]
+        n_blocks.append(n // b)
+    return Blocks(tuple(view), tuple(params), tuple(n_blocks))
 
-    # -- the picture ----------------------------------------------------------------------
 
-    @property
-    def figure(self) -> Figure | None:
-        """The figure the last ``render`` drew into (``None`` before the first)."""
-        return None if self._drawing is None else self._drawing.figure
+def granularity_block_size(
+    shape: Sequence[int],
+    granularity: str = "per_tensor",
+    dim: int = 0,
+    group_size: int | None = None,
+) -> tuple[int, ...]:
+    """The block size for a named granularity of a tensor of ``shape``.
 
-    def _layout_for(self, tensor: torch.Tensor) -> _PanelsDrawing | _HistogramDrawing:
-        """The drawing for this tensor: the current one if the layout and shape still fit."""
-        small = tensor.numel() <= ANNOTATE_MAX_ELEMENTS
-        kind = _PanelsDrawing if small else _HistogramDrawing
-        shape = tuple(_as_2d(tensor).shape)
-        if not (isinstance(self._drawing, kind) and self._drawing.shape == shape):
-            self._drawing = kind(shape, self.dpi)
-        return self._drawing
+    ``"per_tensor"``; ``"per_channel"`` along ``dim`` (one scale per index of ``dim``; a 1-D
+    tensor gets one scale per element); ``"per_group"``: groups of ``group_size`` consecutive
+    elements along the last dimension.
 
-    def render(self, **settings: Any) -> tuple[dict[str, Any], bytes | None]:
-        """Compute the numbers for ``settings`` and draw them; returns ``(numbers, png)``.
-
-        ``png`` is ``None`` when the settings fail (``numbers["message"]`` says why).
-        """
-        numbers, results = self._run({**self.settings, **settings})
-        if results is None:
-            return numbers, None
-        tensor, quantized, dequantized, dtype, n_bits, scale, zero_point = results
-        drawing = self._layout_for(tensor)
-        drawing.update(tensor, quantized, dequantized, dtype, n_bits, scale, zero_point)
-        drawing.figure.suptitle(
-            f"{numbers['tensor_name']} in {n_bits}-bit {_dtype_name(dtype)}: "
-            f"MSE = {format_number(numbers['mse'])}, "
-            f"largest error = {format_number(numbers['max_error'])}",
-            fontsize=13,
-        )
-        return numbers, drawing.png()
-
-    @staticmethod
-    def html(numbers: dict[str, Any]) -> str:
-        """The numbers as a small HTML table (or the message, if the settings failed).
-
-        Each number sits in an element with a stable class (``qe-scale``, ``qe-zero-point``,
-        ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-levels``, ``qe-bytes-before``,
-        ``qe-bytes-after``, ``qe-bytes-packed``, ``qe-message``) for tests and styling.
-        """
-        import html
-
-        if numbers["message"] is not None:
-            return (
-                '<div class="qe-numbers"><p class="qe-message" style="color:#b00020">'
-                f"<b>These settings do not work together:</b> {html.escape(numbers['message'])}"
-                "</p></div>"
+    >>> granularity_block_size((4, 6), "per_channel", dim=0)
+    (1, 6)
+    >>> granularity_block_size((4, 6), "per_channel", dim=-1)
+    (4, 1)
+    >>> granularity_block_size((4, 6), "per_group", group_size=3)
+    (1, 3)
+    """
+    shape = tuple(int(n) for n in shape)
+    if granularity == "per_tensor":
+        return shape
+    if granularity == "per_channel":
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"dim must be a whole number, got {dim!r}.")
+        if not -len(shape) <= dim < len(shape) or not shape:
+            raise ValueError(
+                f"dim={dim} is out of range for a tensor with {len(shape)} dimensions: "
+                f"choose {-len(shape)} to {len(shape) - 1}."
             )
-        dtype = _dtype_name(_explorer_dtype(numbers["dtype"]))
-        bits, values = numbers["n_bits"], math.prod(numbers["shape"])
-        cells = [
-            ("scale s", "qe-scale", _format_param(numbers["scale"])),
-            ("zero point z", "qe-zero-point", _format_param(numbers["zero_point"])),
-            ("MSE (measured)", "qe-mse", format_number(numbers["mse"])),
-            ("s\u00b2/12 (theory)", "qe-theory-mse", format_number(numbers["theory_mse"])),
-            ("max error", "qe-max-error", format_number(numbers["max_error"])),
-            ("levels in use", "qe-levels", f"{numbers['levels_used']:,} of {numbers['levels']:,}"),
-        ]
-        head = "".join(f'<th style="padding:0 1em">{label}</th>' for label, _, _ in cells)
-        row = "".join(
-            f'<td style="padding:0 1em;text-align:center"><span class="{css}">{text}</span></td>'
-            for _, css, text in cells
-        )
-        before, after, packed = (
-            numbers[k] for k in ("bytes_before", "bytes_after", "bytes_packed")
-        )
-        return (
-            '<div class="qe-numbers">'
-            f"<table><tr>{head}</tr><tr>{row}</tr></table>"
-            f'<p class="qe-memory" style="line-height:1.4">Memory of the {values:,} values: '
-            f'<span class="qe-bytes-before">{before:,}</span> bytes as float32 &rarr; '
-            f'<span class="qe-bytes-after">{after:,}</span> bytes stored as {dtype} '
-            f"({before / after:.3g}x smaller); "
-            f'if packed at {bits} bits per value: <span class="qe-bytes-packed">{packed:,}</span>'
-            f" bytes ({values:,} &times; {bits} bits, rounded up to whole bytes).</p>"
-            "</div>"
-        )
+        dim %= len(shape)
+        return tuple(1 if d == dim else n for d, n in enumerate(shape))
+    if granularity == "per_group":
+        if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral):
+            raise TypeError(f"group_size must be a whole number, got {group_size!r}.")
+        if not shape:
+            raise ValueError("a 0-dim tensor has no last dimension to split into groups.")
+        if not 1 <= group_size <= shape[-1] or shape[-1] % group_size:
+            raise ValueError(
+                f"group_size={group_size} does not divide the last dimension ({shape[-1]}) of "
+                f"shape {shape}: choose a divisor of {shape[-1]}."
+            )
+        return (1,) * (len(shape) - 1) + (int(group_size),)
+    raise ValueError(
+        f"unknown granularity {granularity!r}: use 'per_tensor', 'per_channel' or 'per_group'."
+    )
 
-    # -- the widgets ----------------------------------------------------------------------
 
-    def build_widgets(self):
-        """Make the controls, the numbers and the picture as one ipywidgets box and draw once.
+def _view(tensor: torch.Tensor, blocks: Blocks) -> torch.Tensor:
+    """``tensor`` reshaped to ``blocks.view_shape`` (a 0-dim tensor counts as shape ``(1,)``)."""
+    return tensor.reshape(blocks.view_shape or (1,))
 
-        Changing any control redraws: the picture is PNG bytes in an ``ipywidgets.Image`` and
-        the numbers are an ``ipywidgets.HTML``, so nothing is appended or flickers.
-        """
-        import ipywidgets as widgets
 
-        self.widgets = {control.name: control.make_widget(self) for control in self.controls}
-        self.numbers_widget = widgets.HTML()
-        self.image_widget = widgets.Image(
-            format="png", layout=widgets.Layout(max_width="100%", height="auto")
-        )
-        self._sync_limits()
-        for widget in self.widgets.values():
-            widget.observe(self._on_change, names="value")
-        controls = widgets.HBox(
-            list(self.widgets.values()), layout=widgets.Layout(flex_flow="row wrap")
-        )
-        self.box = widgets.VBox([controls, self.numbers_widget, self.image_widget])
-        self.box.add_class("qe-explorer")
-        self.redraw()
-        return self.box
+def _blocks_of(tensor: torch.Tensor, block_size: Sequence[int]) -> Blocks:
+    """``block_shapes`` for ``tensor``; a 0-dim tensor is treated as one element, ``(1,)``."""
+    if tensor.dim() == 0:
+        if tuple(block_size) not in ((), (1,)):
+            raise ValueError(f"a 0-dim tensor takes block_size (), got {tuple(block_size)}.")
+        return block_shapes((1,), (1,))
+    return block_shapes(tensor.shape, block_size)
 
-    def show(self) -> None:
-        """Display the explorer in the notebook (building the widgets first if needed)."""
-        from IPython.display import display
 
-        display(self.box if self.box is not None else self.build_widgets())
+def block_range(
+    tensor: torch.Tensor, block_size: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest and largest value of every block, as float64 tensors of shape ``n_blocks``.
 
-    def redraw(self) -> dict[str, Any]:
-        """Recompute and redraw for the current settings; returns the numbers shown."""
-        numbers, png = self.render()
-        self.numbers_widget.value = self.html(numbers)
-        if png is None:
-            self.image_widget.layout.visibility = "hidden"
+    One ``aminmax`` pass per tensor for a single block or a single reduced dimension; raises a
+    ``ValueError`` if any block holds a NaN or an infinity.
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> r_min, r_max = block_range(t, (1, 3))      # per row
+    >>> r_min.flatten().tolist(), r_max.flatten().tolist()
+    ([-13.5, -184.0, 0.0], [728.5999755859375, 295.5, 684.5999755859375])
+    """
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    view = _view(r, blocks)
+    reduce = tuple(d for d, p in enumerate(blocks.param_shape) if p == 1)
+    if len(reduce) == view.dim():
+        r_min, r_max = torch.aminmax(view)
+    elif len(reduce) == 1:
+        r_min, r_max = torch.aminmax(view, dim=reduce[0], keepdim=True)
+    else:
+        r_min, r_max = view.amin(dim=reduce, keepdim=True), view.amax(dim=reduce, keepdim=True)
+    _check_finite_range(r_min, r_max, "tensor")
+    n_blocks = blocks.n_blocks if tensor.dim() else ()
+    return r_min.reshape(n_blocks).double(), r_max.reshape(n_blocks).double()
+
+
+def choose_qparams_affine(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    *,
+    symmetric: bool = False,
+    r_range: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A scale (float64) and zero point (int64) per block: tensors of shape ``n_blocks``.
+
+    The range of each block is measured with ``block_range``, unless ``r_range`` gives it:
+    a pair ``(r_min, r_max)``, or a single tensor ``absmax`` meaning ``[-absmax, absmax]``,
+    each broadcasting to ``n_blocks``. That is where a clipped range (a percentile, an
+    MSE-optimal search) plugs in. Then ``qparams_from_range`` turns ranges into parameters.
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> s, z = choose_qparams_affine(t, (1, 3), symmetric=True)   # per row
+    >>> s.flatten().tolist(), z.flatten().tolist()
+    ([5.737007681779035, 2.326771653543307, 5.39055098886565], [0, 0, 0])
+    """
+    q_min, q_max = get_q_range(dtype, n_bits)
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    n_blocks = blocks.n_blocks if r.dim() else ()
+    if r_range is None:
+        r_min, r_max = block_range(r, block_size)
+    else:
+        if isinstance(r_range, torch.Tensor):
+            r_min, r_max = -r_range.abs(), r_range.abs()
+        elif isinstance(r_range, tuple | list) and len(r_range) == 2:
+            r_min, r_max = r_range
         else:
-            self.image_widget.value = png
-            self.image_widget.layout.visibility = "visible"
-        return numbers
-
-    def _sync_limits(self) -> None:
-        """Update slider maxima that follow other controls (the bits follow the dtype)."""
-        self._syncing = True  # a clamped value must not trigger a redraw of its own
+            raise TypeError("r_range must be a tensor absmax, or a pair (r_min, r_max).")
         try:
-            settings = self.settings
-            for control in self.controls:
-                if control.high_from is not None:
-                    try:
-                        self.widgets[control.name].max = control.high_from(settings)
-                    except (ValueError, TypeError):
-                        pass  # the redraw shows what is wrong with the settings
-        finally:
-            self._syncing = False
-
-    def _on_change(self, change: dict) -> None:
-        """Observer of every control: adjust dependent limits, then redraw once."""
-        if self._syncing:
-            return
-        self._sync_limits()
-        self.redraw()
+            r_min = torch.as_tensor(r_min, dtype=torch.float64).broadcast_to(n_blocks)
+            r_max = torch.as_tensor(r_max, dtype=torch.float64).broadcast_to(n_blocks)
+        except RuntimeError as error:
+            raise ValueError(
+                f"r_range must broadcast to the blocks' shape {n_blocks}: {error}"
+            ) from None
+        if bool((r_min > r_max).any()):
+            raise ValueError("r_range has a block whose r_min is larger than its r_max.")
+    return qparams_from_range(r_min, r_max, q_min, q_max, symmetric)
 
 
-def explore(**kwargs: Any):
-    """Build a ``QuantizationExplorer`` and return its widget box (the last line of a cell
-    shows it). Keyword arguments go to ``QuantizationExplorer``."""
-    return QuantizationExplorer(**kwargs).build_widgets()
+def _check_params(param: Any, blocks: Blocks, n_blocks: tuple[int, ...], name: str) -> torch.Tensor:
+    """A number, or a tensor with one value per block (shape ``n_blocks``), in param_shape."""
+    if not isinstance(param, torch.Tensor):
+        return torch.tensor(param, dtype=torch.float64).reshape((1,) * len(blocks.param_shape))
+    if param.numel() != math.prod(n_blocks) or (
+        param.numel() > 1 and tuple(param.shape) != n_blocks
+    ):
+        raise ValueError(
+            f"{name} has shape {tuple(param.shape)}, but this block size needs one value per "
+            f"block, shape {n_blocks}: pass what choose_qparams_affine returned."
+        )
+    return param.detach().reshape(blocks.param_shape)
 
 
-__all__ += [
-    "TENSOR_SOURCES",
-    "register_tensor_source",
-    "lesson_test_tensor",
-    "random_normal_tensor",
-    "outlier_tensor",
-    "positive_tensor",
-    "ExplorerControl",
-    "EXPLORER_CONTROLS",
-    "explorer_quantize",
-    "format_number",
-    "QuantizationExplorer",
-    "explore",
-]
+def quantize_affine(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    scale: torch.Tensor | float,
+    zero_point: torch.Tensor | int,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+) -> torch.Tensor:
+    """Quantize every block with its own scale and zero point; returns ``dtype``, same shape.
+
+    ``scale`` and ``zero_point`` have shape ``n_blocks`` (what ``choose_qparams_affine``
+    returns) or are numbers for a single block. The formula is section 4's, and so is the
+    chunked, in-place computation.
+
+    >>> t = torch.tensor([[1.0, -2.0], [30.0, 40.0]])
+    >>> s, z = choose_qparams_affine(t, (1, 2), symmetric=True)
+    >>> quantize_affine(t, (1, 2), s, z)
+    tensor([[  64, -127],
+            [  95,  127]], dtype=torch.int8)
+    """
+    q_min, q_max = get_q_range(dtype, n_bits)
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    n_blocks = blocks.n_blocks if r.dim() else ()
+    _min_max(r)  # NaN and infinity checks
+    scale = _check_params(scale, blocks, n_blocks, "scale")
+    zero_point = _check_params(zero_point, blocks, n_blocks, "zero_point")
+    view_shape = torch.Size(blocks.view_shape)
+    scale = _check_scale(scale, view_shape, r.dtype)
+    zero_point = _check_zero_point(zero_point, view_shape, q_min, q_max)
+    return _quantize(_view(r, blocks), scale, zero_point, q_min, q_max, dtype).reshape(r.shape)
+
+
+def quantize_blockwise(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    *,
+    symmetric: bool = False,
+    r_range: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``choose_qparams_affine`` then ``quantize_affine``: returns ``(q, scale, zero_point)``,
+    the parameters of shape ``n_blocks``. Every course-named quantizer is this with a block.
+
+    The tensor is checked once: the range measurement already rejects NaN and infinity, and
+    the parameters come straight from ``qparams_from_range``.
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> q, s, z = quantize_blockwise(t, (3, 3))          # per tensor: linear_quantization
+    >>> s.item(), z.item()
+    (3.578823433670343, -77)
+    """
+    q_min, q_max = get_q_range(dtype, n_bits)
+    r = _check_tensor(tensor)
+    scale, zero_point = choose_qparams_affine(
+        r, block_size, dtype, n_bits, symmetric=symmetric, r_range=r_range
+    )
+    if r_range is not None:  # the measured range was skipped: check the values here
+        _min_max(r)
+    blocks = _blocks_of(r, block_size)
+    scale_view = scale.reshape(blocks.param_shape)
+    zero_view = zero_point.reshape(blocks.param_shape)
+    q = _quantize(_view(r, blocks), scale_view, zero_view, q_min, q_max, dtype).reshape(r.shape)
+    return q, scale, zero_point
+
+
+def dequantize_affine(
+    quantized_tensor: torch.Tensor,
+    block_size: Sequence[int],
+    scale: torch.Tensor | float,
+    zero_point: torch.Tensor | int,
+    output_dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``r' = s * (q - z)`` with every block's own scale and zero point.
+
+    Computed in float32 and cast to ``output_dtype`` at the end (``q - z`` of int16 values is
+    not exact in bfloat16 or float16).
+
+    >>> q = torch.tensor([[64, -127], [95, 127]], dtype=torch.int8)
+    >>> dequantize_affine(q, (1, 2), torch.tensor([[1 / 63.5], [40 / 127]]), 0)
+    tensor([[ 1.0079, -2.0000],
+            [29.9213, 40.0000]])
+    """
+    q = _check_quantized(quantized_tensor)
+    if not isinstance(output_dtype, torch.dtype) or not output_dtype.is_floating_point:
+        raise TypeError(f"output_dtype must be a float dtype, got {output_dtype!r}.")
+    blocks = _blocks_of(q, block_size)
+    n_blocks = blocks.n_blocks if q.dim() else ()
+    scale = _check_params(scale, blocks, n_blocks, "scale")
+    zero_point = _check_params(zero_point, blocks, n_blocks, "zero_point")
+    view_shape = torch.Size(blocks.view_shape)
+    scale = _check_scale(scale, view_shape, torch.float32)
+    zero_point = _check_zero_point(zero_point, view_shape)
+    return _dequantize(_view(q, blocks), scale, zero_point, output_dtype).reshape(q.shape)
+
+
+def per_element(
+    param: torch.Tensor, shape: Sequence[int], block_size: Sequence[int]
+) -> torch.Tensor:
+    """A per-block parameter (shape ``n_blocks``) repeated for every element of its block:
+    a tensor of ``shape``, e.g. to show each element's scale in a heatmap.
+
+    >>> per_element(torch.tensor([[1.0], [2.0]]), (2, 3), (1, 3))
+    tensor([[1., 1., 1.],
+            [2., 2., 2.]])
+    """
+    shape = tuple(shape)
+    if not shape:
+        return param.reshape(())
+    blocks = block_shapes(shape, block_size)
+    return param.reshape(blocks.param_shape).expand(blocks.view_shape).reshape(shape)
+
+
+def linear_q_symmetric_per_channel(
+    r_tensor: torch.Tensor,
+    dim: int,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric quantization with one scale per channel along ``dim``; returns ``(q, scale)``.
+
+    ``scale`` is a float32 tensor shaped to broadcast against ``r_tensor``: ``(rows, 1)`` for
+    ``dim=0`` of a 2-D tensor, ``(1, columns)`` for ``dim=1`` (one entry per channel, ones
+    elsewhere), so ``linear_dequantization(q, scale, 0)`` dequantizes it. A 1-D tensor gets one
+    scale per element. The zero point is 0 (for an unsigned dtype, the midpoint: see
+    ``get_q_scale_symmetric``).
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> q, s = linear_q_symmetric_per_channel(t, dim=0)
+    >>> q
+    tensor([[ 33,  -2, 127],
+            [ 40, 127, -79],
+            [  0, 127,  46]], dtype=torch.int8)
+    >>> s
+    tensor([[5.7370],
+            [2.3268],
+            [5.3906]])
+    """
+    r = _check_tensor(r_tensor)
+    block_size = granularity_block_size(r.shape, "per_channel", dim=dim)
+    q, scale, _ = quantize_blockwise(r, block_size, dtype, n_bits, symmetric=True)
+    return q, scale.to(torch.float32)
+
+
+def linear_q_symmetric_per_group(
+    tensor: torch.Tensor,
+    group_size: int,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric quantization with one scale per group of ``group_size`` consecutive elements
+    along the last dimension; returns ``(q, scale)``.
+
+    ``scale`` is float32 of shape ``(numel // group_size, 1)``, as in the course: one row per
+    group, in the tensor's order. It does not broadcast against the tensor, so dequantize with
+    ``linear_dequantization_per_group(q, scale, group_size)``.
+
+    >>> q, s = linear_q_symmetric_per_group(torch.tensor([[1.0, 2.0, -8.0, 4.0]]), group_size=2)
+    >>> q, s.shape
+    (tensor([[  64,  127, -127,   64]], dtype=torch.int8), torch.Size([2, 1]))
+    """
+    r = _check_tensor(tensor)
+    block_size = granularity_block_size(r.shape, "per_group", group_size=group_size)
+    q, scale, _ = quantize_blockwise(r, block_size, dtype, n_bits, symmetric=True)
+    return q, scale.to(torch.float32).reshape(-1, 1)
+
+
+def linear_dequantization_per_group(
+    quantized_tensor: torch.Tensor,
+    scale: torch.Tensor,
+    group_size: int,
+    zero_point: int | torch.Tensor = 0,
+) -> torch.Tensor:
+    """Dequantize per group: ``r' = s_g * (q - z)`` with each group's scale ``s_g``.
+
+    ``scale`` has shape ``(numel // group_size, 1)`` as ``linear_q_symmetric_per_group``
+    returns it; the result has the quantized tensor's shape (float32). ``zero_point`` is 0
+    for symmetric mode (a number, or one per group like ``scale``).
+
+    >>> q = torch.tensor([[64, 127, -127, 64]], dtype=torch.int8)
+    >>> linear_dequantization_per_group(q, torch.tensor([[2 / 127], [8 / 127]]), 2)
+    tensor([[ 1.0079,  2.0000, -8.0000,  4.0315]])
+    """
+    q = _check_quantized(quantized_tensor)
+    block_size = granularity_block_size(q.shape, "per_group", group_size=group_size)
+    n_blocks = block_shapes(q.shape, block_size).n_blocks
+    if not isinstance(scale, torch.Tensor) or scale.numel() != math.prod(n_blocks):
+        got = tuple(scale.shape) if isinstance(scale, torch.Tensor) else type(scale).__name__
+        raise ValueError(
+            f"scale must hold one value per group, shape ({math.prod(n_blocks)}, 1) for "
+            f"group_size={group_size}, got {got}."
+        )
+    if isinstance(zero_point, torch.Tensor) and zero_point.numel() > 1:
+        zero_point = zero_point.reshape(n_blocks)
+    return dequantize_affine(q, block_size, scale.reshape(n_blocks), zero_point)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Weights and activations (course lesson L3-E)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_linear_input(input: Any, in_features: int) -> torch.Tensor:
+    """A float tensor whose last dimension is ``in_features``."""
+    if not isinstance(input, torch.Tensor) or not input.is_floating_point():
+        kind = dtype_name(input.dtype) if isinstance(input, torch.Tensor) else type(input).__name__
+        raise TypeError(f"input must be a float tensor, got {kind}.")
+    if input.dim() == 0 or input.shape[-1] != in_features:
+        raise ValueError(
+            f"input of shape {tuple(input.shape)} does not fit a weight with {in_features} "
+            f"input features: its last dimension must be {in_features}."
+        )
+    return input
+
+
+def quantized_linear_W8A32_without_bias(
+    input: torch.Tensor,
+    q_w: torch.Tensor,
+    s_w: float | torch.Tensor,
+    z_w: int | torch.Tensor,
+) -> torch.Tensor:
+    """A linear layer (no bias) with 8-bit weights and float activations::
+
+        y = input @ W'.T        with  W' = s_w * (q_w - z_w)     (dequantized first, in float)
+
+    ``q_w`` is the (out_features, in_features) integer weight; ``s_w`` and ``z_w`` are numbers
+    (per tensor) or tensors that broadcast against it, e.g. ``(out_features, 1)`` per output
+    channel. Dequantizing the weight *before* ``F.linear`` is what makes this right for any
+    zero point and per-channel scales: ``q_w - z_w`` in int8 would wrap, ``F.linear`` refuses an
+    int8 weight with a float input, and multiplying the output by an ``(out, 1)`` scale after
+    ``F.linear`` would broadcast a ``(batch, out)`` result to the wrong shape. The result has
+    ``input``'s dtype and shape ``(..., out_features)``.
+
+    >>> q_w = torch.tensor([[-127, 64], [0, 127]], dtype=torch.int8)
+    >>> quantized_linear_W8A32_without_bias(torch.tensor([[1.0, 2.0]]), q_w, 2 / 127, 0)
+    tensor([[0.0157, 4.0000]])
+    """
+    q = _check_quantized(q_w, "q_w")
+    if q.dim() != 2:
+        raise ValueError(
+            f"q_w must be a 2-D (out_features, in_features) weight, got shape {tuple(q.shape)}."
+        )
+    x = _check_linear_input(input, q.shape[1])
+    weight = linear_dequantization(q, s_w, z_w)
+    return F.linear(x.to(torch.float32), weight).to(x.dtype)
+
+
+def quantized_linear_W8A8_without_bias(
+    q_x: torch.Tensor,
+    s_x: float | torch.Tensor,
+    z_x: int | torch.Tensor,
+    q_w: torch.Tensor,
+    s_w: float | torch.Tensor,
+    z_w: int | torch.Tensor,
+) -> torch.Tensor:
+    """A linear layer (no bias) whose weights *and* activations are integers, with the matrix
+    product done in integer arithmetic::
+
+        y[b, o] = s_x[b] * s_w[o] * sum_i (q_x[b, i] - z_x[b]) * (q_w[o, i] - z_w[o])
+
+    The sum runs over ``in_features`` in int32 (no int8 product can overflow it for any
+    realistic layer); the scales multiply only once per output. That factoring needs one
+    activation scale per tensor or per row (token), shape ``(batch, 1)``, and one weight
+    scale per tensor or per output channel, shape ``(out, 1)``: a scale that varied along
+    ``in_features`` could not be pulled out of the sum. ``q_x`` is (batch, in_features),
+    ``q_w`` is (out_features, in_features); the result is float32 (batch, out_features).
+
+    >>> q_x = torch.tensor([[127, 0]], dtype=torch.int8)
+    >>> q_w = torch.tensor([[-127, 64], [0, 127]], dtype=torch.int8)
+    >>> quantized_linear_W8A8_without_bias(q_x, 1 / 127, 0, q_w, 2 / 127, 0)
+    tensor([[-2.,  0.]])
+    """
+    qx, qw = _check_quantized(q_x, "q_x"), _check_quantized(q_w, "q_w")
+    if qx.dim() != 2 or qw.dim() != 2 or qx.shape[1] != qw.shape[1]:
+        raise ValueError(
+            f"q_x (batch, in_features) and q_w (out_features, in_features) must share "
+            f"in_features; got shapes {tuple(qx.shape)} and {tuple(qw.shape)}."
+        )
+    params = {}
+    for name, value, rows in (("s_x", s_x, qx.shape[0]), ("s_w", s_w, qw.shape[0])):
+        checked = _check_scale(value, torch.Size([rows, 1]), torch.float32)
+        params[name] = torch.as_tensor(checked, dtype=torch.float64).reshape(-1, 1)
+    for name, value, rows in (("z_x", z_x, qx.shape[0]), ("z_w", z_w, qw.shape[0])):
+        checked = _check_zero_point(value, torch.Size([rows, 1]))
+        params[name] = torch.as_tensor(checked, dtype=torch.int32).reshape(-1, 1)
+    x_int = qx.to(torch.int32) - params["z_x"]
+    w_int = qw.to(torch.int32) - params["z_w"]
+    accumulated = x_int @ w_int.T  # int32: exact
+    return (accumulated.double() * params["s_x"] * params["s_w"].T).to(torch.float32)

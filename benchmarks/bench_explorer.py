@@ -30,9 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # helper.py, wi
 
 import torch  # noqa: E402
 
+from explorer import QuantizationExplorer, lesson_test_tensor  # noqa: E402
 from helper import (  # noqa: E402
-    QuantizationExplorer,
-    lesson_test_tensor,
     linear_dequantization,
     linear_quantization,
     plot_quantization_errors,

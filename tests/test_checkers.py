@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 import helper
-from helper import (
+from exercises import (
     CheckCase,
     check_dequantization,
     check_scale_and_zero_point,

@@ -1,4 +1,4 @@
-"""The interactive explorer (helper.py section 9), driven without a browser.
+"""The interactive explorer (explorer.py), driven without a browser.
 
 Every control value is set the way a learner sets it (through the widget's ``.value``, which
 runs the same observer the browser triggers), and the numbers the explorer shows are checked
@@ -16,8 +16,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+import examples
+import explorer as explorer_module
 import helper
-from helper import (
+from explorer import (
     EXPLORER_CONTROLS,
     EXPLORER_DTYPES,
     EXPLORER_SIZES,
@@ -27,12 +29,14 @@ from helper import (
     explore,
     explorer_quantize,
     format_number,
+    register_tensor_source,
+)
+from helper import (
     get_q_range,
     get_q_scale_and_zero_point,
     linear_dequantization,
     linear_q_with_scale_and_zero_point,
     quantization_error,
-    register_tensor_source,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +128,7 @@ def test_lesson_tensor_int8_gives_the_seed_facts():
     assert numbers["scale"] == pytest.approx(3.578823433670343, rel=1e-12)
     assert numbers["zero_point"] == -77
     assert (numbers["bytes_before"], numbers["bytes_after"], numbers["bytes_packed"]) == (36, 9, 9)
-    assert torch.equal(helper.lesson_test_tensor(), torch.tensor(TEST_TENSOR))
+    assert torch.equal(explorer_module.lesson_test_tensor(), torch.tensor(TEST_TENSOR))
 
 
 @pytest.mark.parametrize("size", EXPLORER_SIZES)
@@ -158,10 +162,10 @@ def test_random_tensors_do_not_touch_the_global_random_state():
 
 
 def test_outlier_and_positive_tensors_are_what_their_names_say():
-    outlier = helper.outlier_tensor(seed=2, size=16)
-    assert outlier.max().item() == helper.OUTLIER_VALUE
+    outlier = examples.outlier_tensor(seed=2, size=16)
+    assert outlier.max().item() == examples.OUTLIER_VALUE
     assert (outlier.abs() > 10).sum().item() == 1
-    assert helper.positive_tensor(seed=2, size=16).min().item() > 0
+    assert examples.positive_tensor(seed=2, size=16).min().item() > 0
 
 
 def test_the_outlier_collapses_values_onto_few_levels():
@@ -280,7 +284,7 @@ def test_the_histogram_grid_is_thinned_for_int16():
     explorer = QuantizationExplorer()
     explorer.render(tensor_name="random normal", size=32, dtype="int16", n_bits=16)
     drawing = explorer._drawing
-    assert len(drawing.grid.get_segments()) <= helper.MAX_GRID_LINES + 1
+    assert len(drawing.grid.get_segments()) <= explorer_module.MAX_GRID_LINES + 1
     assert "65,536 levels, one in 256 drawn" in drawing.hist_ax.get_title()
     explorer.render(tensor_name="random normal", size=32, dtype="int8", n_bits=3)
     assert len(drawing.grid.get_segments()) == 8  # all 8 levels of 3 bits
@@ -356,10 +360,10 @@ def test_a_message_is_escaped_html():
 
 
 def test_register_tensor_source_adds_a_menu_entry(monkeypatch):
-    monkeypatch.setattr(helper, "TENSOR_SOURCES", dict(TENSOR_SOURCES))
+    monkeypatch.setattr(explorer_module, "TENSOR_SOURCES", dict(TENSOR_SOURCES))
     weights = torch.tensor([[-2.0, -1.13, 0.42], [-1.51, 0.25, 1.62], [0.23, 1.35, 2.15]])
     register_tensor_source("real weight matrix", lambda seed, size: weights)
-    explorer = QuantizationExplorer(sources=helper.TENSOR_SOURCES)
+    explorer = QuantizationExplorer(sources=explorer_module.TENSOR_SOURCES)
     explorer.build_widgets()
     assert "real weight matrix" in explorer.widgets["tensor_name"].options
     set_controls(explorer, tensor_name="real weight matrix", n_bits=4)

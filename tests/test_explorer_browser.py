@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from helper import QuantizationExplorer, format_number
+from explorer import QuantizationExplorer, format_number
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/03_explorer.ipynb"

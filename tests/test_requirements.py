@@ -177,11 +177,16 @@ def test_installed_versions_match_pins():
     assert wrong == {}
 
 
-def test_pyproject_exposes_helper_and_runs_strict_nbval():
+def test_pyproject_exposes_every_module_and_runs_strict_nbval():
+    """Every top-level module (helper.py and the modules beside it) is installed, so that
+    ``from explorer import ...`` works from notebooks/; ruff knows them as first-party."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert config["project"]["requires-python"] == ">=3.11"
     assert config["project"].get("dependencies", []) == []
-    assert config["tool"]["setuptools"]["py-modules"] == ["helper"]
+    modules = sorted(path.stem for path in ROOT.glob("*.py"))
+    assert "helper" in modules
+    assert sorted(config["tool"]["setuptools"]["py-modules"]) == modules
+    assert sorted(config["tool"]["ruff"]["lint"]["isort"]["known-first-party"]) == modules
     pytest_opts = config["tool"]["pytest"]["ini_options"]
     addopts = pytest_opts["addopts"]
     assert "--nbval" in addopts and "--nbval-lax" not in addopts
