@@ -1,6 +1,7 @@
 # Linear Quantization, hands-on: developer commands.
 #   make lab    - create .venv if needed, then open JupyterLab on the index notebook
 #   make test   - create/refresh .venv if needed, then run pytest (tests/ and notebooks/)
+#   Add TORCH_INDEX=https://download.pytorch.org/whl/cpu to install PyTorch's CPU-only build.
 # Everything runs from the repo root with the project venv in .venv/.
 
 SHELL := /bin/bash
@@ -33,7 +34,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
+# TORCH_INDEX (optional): a wheel index to take torch from before the requirements, e.g.
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# On Linux, PyPI's torch is the CUDA build (about 2.8 GB to download); that index has the
+# CPU-only build (about 190 MB). CI and the tests never set it.
+TORCH_INDEX ?=
+
 $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --index-url $(TORCH_INDEX) \
+		"$$(grep -E '^torch==' requirements.txt)")
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
 
@@ -47,8 +56,13 @@ lab: venv
 
 # The venv's bin/ goes first on PATH so that anything a test starts by name
 # (jupyter, python) comes from the project venv.
+# Then the notebooks once more on PyTorch's scalar code paths (ATEN_CPU_CAPABILITY=default):
+# seeded float32 random numbers differ in their last bits between vector units, so this
+# catches stored outputs that would not match on a learner's different CPU.
 test: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest \
+		notebooks $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff format --check .

