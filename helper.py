@@ -17,6 +17,9 @@ Read this file top to bottom; each section is one step of the course.
                                      ``linear_dequantization_per_group``
 10. Weights and activations          ``quantized_linear_W8A32_without_bias``,
                                      ``quantized_linear_W8A8_without_bias``
+11. An 8-bit layer for any model     ``w8_a16_forward``, ``W8A16LinearLayer``,
+                                     ``replace_linear_with_target``,
+                                     ``replace_linear_with_target_and_quantize``
 
 The whole course rests on two formulas (``s`` is the scale, ``z`` the zero point)::
 
@@ -46,6 +49,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from torch import nn
 
 __all__ = [
     "SUPPORTED_DTYPES",
@@ -78,6 +82,10 @@ __all__ = [
     "linear_dequantization_per_group",
     "quantized_linear_W8A32_without_bias",
     "quantized_linear_W8A8_without_bias",
+    "w8_a16_forward",
+    "W8A16LinearLayer",
+    "replace_linear_with_target",
+    "replace_linear_with_target_and_quantize",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -1456,3 +1464,203 @@ def quantized_linear_W8A8_without_bias(
     w_int = qw.to(torch.int32) - params["z_w"]
     accumulated = x_int @ w_int.T  # int32: exact
     return (accumulated.double() * params["s_x"] * params["s_w"].T).to(torch.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. An 8-bit linear layer for any model (course lessons L4-A and L4-B)
+# ---------------------------------------------------------------------------------------------
+# W8A16: weights stored as int8 with one float scale per output row, activations left in the
+# model's float dtype (float32, float16 or bfloat16). The weight takes a quarter of float32's
+# memory; it is dequantized on the fly in forward.
+
+
+def w8_a16_forward(
+    weight: torch.Tensor,
+    input: torch.Tensor,
+    scales: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The forward pass of a W8A16 linear layer::
+
+        y[..., o] = scales[o] * sum_i input[..., i] * weight[o, i]  +  bias[o]
+
+    ``weight`` is int8 (out_features, in_features) and ``scales`` has shape (out_features,):
+    one scale per output row, so it can multiply the output's last dimension after the
+    product (it factors out of each output's sum). That is why its shape matters: an
+    ``(out, 1)`` scale would broadcast a ``(batch, out)`` output to ``(out, out)`` silently, so
+    anything but ``(out,)`` is an error here. The product runs in float32 (exact for int8
+    weights) and the result is cast to ``input``'s dtype: a float16 input cannot overflow in
+    ``input @ weight.T`` before the scale shrinks it. ``bias`` has shape (out,) or (1, out).
+
+    >>> w = torch.tensor([[127, -64], [0, 127]], dtype=torch.int8)
+    >>> w8_a16_forward(w, torch.tensor([[1.0, 2.0]]), torch.tensor([0.01, 0.02]))
+    tensor([[-0.0100,  5.0800]])
+    """
+    q = _check_quantized(weight, "weight")
+    if q.dtype != torch.int8 or q.dim() != 2:
+        raise TypeError(
+            f"weight must be an int8 (out_features, in_features) tensor, got "
+            f"{dtype_name(q.dtype)} of shape {tuple(q.shape)}."
+        )
+    out_features, in_features = q.shape
+    x = _check_linear_input(input, in_features)
+    if not isinstance(scales, torch.Tensor) or not scales.is_floating_point():
+        raise TypeError("scales must be a float tensor with one scale per output row.")
+    if tuple(scales.shape) != (out_features,):
+        raise ValueError(
+            f"scales must have shape ({out_features},), one per output row, got "
+            f"{tuple(scales.shape)}; an (out, 1) scale would broadcast the output to the wrong "
+            "shape: use scales.reshape(-1)."
+        )
+    output = F.linear(x.to(torch.float32), q.to(torch.float32)) * scales.to(torch.float32)
+    if bias is not None:
+        if bias.numel() != out_features:
+            raise ValueError(
+                f"bias must hold {out_features} values (shape (out,) or (1, out)), got shape "
+                f"{tuple(bias.shape)}."
+            )
+        output = output + bias.reshape(-1).to(torch.float32)
+    return output.to(x.dtype)
+
+
+class W8A16LinearLayer(nn.Module):
+    """A drop-in replacement for ``nn.Linear`` with int8 weights and float activations.
+
+    Buffers (not parameters: an int8 tensor cannot require a gradient, so
+    ``nn.Parameter(int8_tensor)`` raises; and nothing here is trained):
+
+    * ``int8_weights``: int8, (out_features, in_features);
+    * ``scales``: float32, (out_features,), one per output row;
+    * ``bias``: ``dtype``, (1, out_features), or ``None`` when ``bias=False``.
+
+    The scales are kept in float32 whatever ``dtype`` is. The course keeps them in the layer's
+    dtype; a bfloat16 scale is rounded to 8 significant bits, and a value equal to the row's
+    largest can then divide to more than 127.5 and round to 128, which an int8 cast wraps to
+    -128 (the bfloat16 row [0.6626, 0.1] did). Here the scale is float32 and ``quantize``
+    clamps before it casts, so that cannot happen; the cost is 2 more bytes per row than
+    bfloat16 scales. ``forward`` returns the input's dtype.
+
+    >>> layer = W8A16LinearLayer(2, 2, bias=False)
+    >>> layer.quantize(torch.tensor([[1.0, -0.5], [0.0, 2.0]]))
+    >>> layer.int8_weights
+    tensor([[127, -64],
+            [  0, 127]], dtype=torch.int8)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(
+                f"dtype is the layer's float dtype (e.g. torch.float32), got {dtype!r}."
+            )
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.dtype = dtype
+        self.register_buffer(
+            "int8_weights", torch.zeros((out_features, in_features), dtype=torch.int8)
+        )
+        self.register_buffer("scales", torch.ones(out_features, dtype=torch.float32))
+        self.register_buffer("bias", torch.zeros((1, out_features), dtype=dtype) if bias else None)
+
+    def quantize(self, weights: torch.Tensor) -> None:
+        """Quantize float ``weights`` (out_features, in_features) into this layer's buffers:
+        symmetric, per output row, ``scale = max|row| / 127`` (section 9's mechanism), clamped
+        to [-128, 127] before the int8 cast."""
+        w = _check_tensor(weights, "weights")
+        if tuple(w.shape) != (self.out_features, self.in_features):
+            raise ValueError(
+                f"weights of shape {tuple(w.shape)} do not fit this layer: expected "
+                f"({self.out_features}, {self.in_features}) = (out_features, in_features)."
+            )
+        block_size = granularity_block_size(w.shape, "per_channel", dim=0)
+        q, scale, _ = quantize_blockwise(w.float(), block_size, torch.int8, symmetric=True)
+        self.int8_weights.copy_(q)
+        self.scales.copy_(scale.reshape(-1))
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """``w8_a16_forward`` with this layer's buffers; returns ``input``'s dtype."""
+        return w8_a16_forward(self.int8_weights, input, self.scales, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, dtype={dtype_name(self.dtype)}"
+        )
+
+
+def _replace_linears(
+    module: nn.Module,
+    target_class: type[nn.Module],
+    module_name_to_exclude: Sequence[str],
+    quantize: bool,
+    prefix: str = "",
+) -> None:
+    """Walk ``module``'s children and swap every ``nn.Linear`` not excluded by name."""
+    for name, child in module.named_children():
+        full_name = f"{prefix}{name}"
+        if isinstance(child, nn.Linear) and not (
+            name in module_name_to_exclude or full_name in module_name_to_exclude
+        ):
+            new = target_class(
+                child.in_features,
+                child.out_features,
+                bias=child.bias is not None,
+                dtype=child.weight.dtype,
+            )
+            if quantize:
+                new.quantize(child.weight.detach())
+            if child.bias is not None and not child.bias.is_meta:
+                new.bias.copy_(child.bias.detach().reshape(new.bias.shape))
+            setattr(module, name, new)
+        else:
+            _replace_linears(child, target_class, module_name_to_exclude, quantize, full_name + ".")
+
+
+def replace_linear_with_target(
+    module: nn.Module,
+    target_class: type[nn.Module],
+    module_name_to_exclude: Sequence[str] = (),
+) -> nn.Module:
+    """Replace every ``nn.Linear`` inside ``module`` (recursively, in place) by an empty
+    ``target_class(in_features, out_features, bias=..., dtype=...)``, keeping its bias and dtype.
+
+    A linear layer whose name (``"lm_head"``) or dotted path (``"encoder.layer.0.output"``)
+    is in ``module_name_to_exclude`` stays as it is. Returns ``module``. Use this to build a
+    skeleton to load quantized weights into; ``replace_linear_with_target_and_quantize``
+    also quantizes the existing weights.
+    """
+    _check_module(module, target_class, module_name_to_exclude)
+    _replace_linears(module, target_class, tuple(module_name_to_exclude), quantize=False)
+    return module
+
+
+def replace_linear_with_target_and_quantize(
+    module: nn.Module,
+    target_class: type[nn.Module],
+    module_name_to_exclude: Sequence[str] = (),
+) -> nn.Module:
+    """Like ``replace_linear_with_target``, and each new layer quantizes the old layer's
+    weights (``target_class.quantize``). Returns ``module``, changed in place."""
+    _check_module(module, target_class, module_name_to_exclude)
+    if not hasattr(target_class, "quantize"):
+        raise TypeError(f"{target_class.__name__} has no quantize(weights) method.")
+    _replace_linears(module, target_class, tuple(module_name_to_exclude), quantize=True)
+    return module
+
+
+def _check_module(module: Any, target_class: Any, names: Any) -> None:
+    """The arguments of the replace functions, with messages that say what to pass."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
+    if not (isinstance(target_class, type) and issubclass(target_class, nn.Module)):
+        raise TypeError(
+            "target_class must be an nn.Module class such as W8A16LinearLayer, got "
+            f"{target_class!r}."
+        )
+    if isinstance(names, str):
+        raise TypeError(f"module_name_to_exclude must be a list of names, e.g. [{names!r}].")
