@@ -1,0 +1,364 @@
+"""Tests for lesson 06 (weights and activations): the checker ``check_w8a32`` and the
+functions the lesson adds to helper.py (``sqnr_db_per_row``, ``plot_output_sqnr``).
+
+The learner-style functions below are written here, independently of the checker's own
+``Mistake`` functions: each classic mistake must be rejected and named, every correct
+variant must pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+
+import helper
+from exercises import W8A32_MISTAKES, check_w8a32
+
+# ------------------------------------------------------------------------------------------
+# Learner-style implementations of my_w8a32(input, q_w, s_w, z_w)
+# ------------------------------------------------------------------------------------------
+
+
+def w8a32_stub(input, q_w, s_w, z_w):
+    # Your code here
+    return None
+
+
+def w8a32_no_return(input, q_w, s_w, z_w):
+    weight = s_w * (q_w.float() - z_w)
+    F.linear(input, weight)
+
+
+def w8a32_lesson_answer(input, q_w, s_w, z_w):
+    weight = s_w * (q_w.float() - z_w)
+    return F.linear(input, weight)
+
+
+def w8a32_matmul(input, q_w, s_w, z_w):
+    weight = (q_w.to(input.dtype) - z_w) * s_w
+    return input @ weight.T
+
+
+def w8a32_helper_dequantization(input, q_w, s_w, z_w):
+    return F.linear(input, helper.linear_dequantization(q_w, s_w, z_w))
+
+
+def w8a32_scale_after_as_a_row(input, q_w, s_w, z_w):
+    """Scaling after F.linear is right once the scale lies along the output's last axis."""
+    row = torch.as_tensor(s_w, dtype=torch.float32).reshape(-1)
+    return F.linear(input, q_w.float() - z_w) * row
+
+
+def w8a32_in_float64(input, q_w, s_w, z_w):
+    return F.linear(input.double(), torch.as_tensor(s_w).double() * (q_w.double() - z_w))
+
+
+def w8a32_int8_into_linear(input, q_w, s_w, z_w):
+    return F.linear(input, q_w) * s_w
+
+
+def w8a32_course_code(input, q_w, s_w, z_w):
+    casted_weights = q_w.to(input.dtype)
+    output = F.linear(input, casted_weights) * s_w + z_w
+    return output
+
+
+def w8a32_scale_after(input, q_w, s_w, z_w):
+    return F.linear(input, q_w.to(torch.float32) - z_w) * s_w
+
+
+def w8a32_scale_after_without_zero_point(input, q_w, s_w, z_w):
+    output = F.linear(input, q_w.float())
+    return output * s_w
+
+
+def w8a32_q_times_s_plus_z(input, q_w, s_w, z_w):
+    weight = q_w.float() * s_w + z_w
+    return F.linear(input, weight)
+
+
+def w8a32_no_parentheses(input, q_w, s_w, z_w):
+    return F.linear(input, s_w * q_w.float() - z_w)
+
+
+def w8a32_subtracts_in_int8(input, q_w, s_w, z_w):
+    difference = (q_w - z_w).float()
+    return F.linear(input, difference * s_w)
+
+
+def w8a32_transposed(input, q_w, s_w, z_w):
+    weight = s_w * (q_w.float() - z_w)
+    return F.linear(input, weight.T)
+
+
+def w8a32_without_zero_point(input, q_w, s_w, z_w):
+    return F.linear(input, q_w.float() * s_w)
+
+
+def w8a32_adds_zero_point(input, q_w, s_w, z_w):
+    return F.linear(input, s_w * (q_w.float() + z_w))
+
+
+def w8a32_divides(input, q_w, s_w, z_w):
+    return F.linear(input, (q_w.float() - z_w) / s_w)
+
+
+# ------------------------------------------------------------------------------------------
+# check_w8a32
+# ------------------------------------------------------------------------------------------
+
+CASES = ("course, per tensor", "course, per channel", "batch 4x3", "asymmetric", "zero points")
+
+
+def case_status(report):
+    """{case: passed?} for the five cases of check_w8a32, in order."""
+    assert len(report.results) == len(CASES)
+    return {
+        name: problem is None for name, (_, problem, _) in zip(CASES, report.results, strict=True)
+    }
+
+
+def test_stub_is_not_attempted():
+    """The handed-out stub is 'not attempted yet', and says so."""
+    report = check_w8a32(w8a32_stub)
+    assert report.status == "not attempted"
+    assert "not attempted yet" in repr(report)
+
+
+def test_body_without_return_is_reported_as_such():
+    """A body that computes but never returns gets the forgotten-return message."""
+    report = check_w8a32(w8a32_no_return)
+    assert report.status == "no return"
+    assert "return" in repr(report)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        w8a32_lesson_answer,
+        w8a32_matmul,
+        w8a32_helper_dequantization,
+        w8a32_scale_after_as_a_row,
+        w8a32_in_float64,
+        helper.quantized_linear_W8A32_without_bias,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_correct_variants_pass(function):
+    """Dequantize-first, @ with .T, helper's dequantization, a scale laid along the output's
+    last axis, float64 arithmetic and helper's own function all pass every case."""
+    report = check_w8a32(function)
+    assert report.status == "passed", repr(report)
+    assert report.passed == len(CASES)
+    assert "Well done" in repr(report)
+
+
+@pytest.mark.parametrize(
+    ("function", "description"),
+    [
+        (w8a32_int8_into_linear, "passes the int8 weight straight to F.linear"),
+        (w8a32_course_code, "is the course's code"),
+        (w8a32_scale_after, "multiplies by the scale after F.linear"),
+        (
+            w8a32_scale_after_without_zero_point,
+            "multiplies by the scale after F.linear and leaves out the zero point",
+        ),
+        (w8a32_q_times_s_plus_z, "dequantizes as q_w * s_w + z_w"),
+        (w8a32_no_parentheses, "multiplies before subtracting"),
+        (w8a32_subtracts_in_int8, "subtracts the zero point in int8"),
+        (w8a32_transposed, "uses the weight transposed"),
+        (w8a32_without_zero_point, "leaves out the zero point"),
+        (w8a32_adds_zero_point, "adds the zero point"),
+        (w8a32_divides, "divides by the scale"),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_classic_mistakes_are_rejected_and_named(function, description):
+    """Each mistake fails, the report names it (and no other) and shows its hint."""
+    report = check_w8a32(function)
+    assert report.status == "failed", repr(report)
+    assert report.mistake is not None, repr(report)
+    assert report.mistake.description.startswith(description), report.mistake.description
+    if description == "multiplies by the scale after F.linear":
+        assert report.mistake.description == description
+    if description == "leaves out the zero point":
+        assert report.mistake.description == description
+    text = repr(report)
+    assert f"It looks like your function {report.mistake.description}." in text
+    assert f"hint: {report.mistake.hint}" in text
+
+
+def test_every_checker_mistake_is_covered_by_a_learner_function_here():
+    """The parametrized test above names each of the checker's mistakes at least once."""
+    learner_functions = [
+        w8a32_int8_into_linear,
+        w8a32_course_code,
+        w8a32_scale_after,
+        w8a32_scale_after_without_zero_point,
+        w8a32_q_times_s_plus_z,
+        w8a32_no_parentheses,
+        w8a32_subtracts_in_int8,
+        w8a32_transposed,
+        w8a32_without_zero_point,
+        w8a32_adds_zero_point,
+        w8a32_divides,
+    ]
+    named = {check_w8a32(f).mistake.description for f in learner_functions}
+    assert named == {mistake.description for mistake in W8A32_MISTAKES}
+
+
+def test_scaling_after_linear_passes_only_the_per_tensor_cases():
+    """The lesson's pitfall: a late scale is right for one scale and fails per channel."""
+    status = case_status(check_w8a32(w8a32_scale_after))
+    assert status == {
+        "course, per tensor": True,
+        "course, per channel": False,
+        "batch 4x3": False,
+        "asymmetric": True,
+        "zero points": False,
+    }
+    problems = [problem for _, problem, _ in check_w8a32(w8a32_scale_after).results]
+    assert problems[1] == "expected shape (3,), got (3, 3)"  # (3,) output times (3, 1) scale
+    assert problems[2].startswith("raised RuntimeError")  # (2, 4) times (4, 1)
+
+
+def test_course_code_is_right_on_the_course_example_only():
+    """F.linear(x, q) * s + z passes the course's own example and nothing else."""
+    status = case_status(check_w8a32(w8a32_course_code))
+    assert status["course, per tensor"]
+    assert not any(passed for name, passed in status.items() if name != "course, per tensor")
+
+
+def test_int8_subtraction_fails_exactly_where_int8_wraps():
+    """q_w - z_w in int8 wraps only in the asymmetric case (127 - (-5) = 132 -> -124); the
+    int64 per-channel zero points promote the subtraction and stay right."""
+    status = case_status(check_w8a32(w8a32_subtracts_in_int8))
+    assert [name for name, passed in status.items() if not passed] == ["asymmetric"]
+    assert "z_w = -5" in check_w8a32(w8a32_subtracts_in_int8).results[3][0]
+
+
+def test_mistakes_without_a_zero_point_problem_pass_the_symmetric_cases():
+    """q * s + z, a missing or added zero point: right while z = 0, wrong once it is not."""
+    for function in (w8a32_q_times_s_plus_z, w8a32_without_zero_point, w8a32_adds_zero_point):
+        status = case_status(check_w8a32(function))
+        assert status["course, per tensor"] and status["course, per channel"]
+        assert status["batch 4x3"]
+        assert not status["asymmetric"] and not status["zero points"]
+
+
+def test_function_that_raises_is_reported_not_crashing():
+    """An exception in the learner's code is a failed case with its message."""
+
+    def crashes(input, q_w, s_w, z_w):
+        raise ValueError("boom")
+
+    report = check_w8a32(crashes)
+    assert report.status == "failed"
+    assert all(problem == "raised ValueError: boom" for _, problem, _ in report.results)
+
+
+def test_odd_results_are_failures_not_crashes():
+    """Numbers, strings, integer tensors: failed cases, never an exception in the checker."""
+    for result in (3.0, "done", torch.zeros(3, dtype=torch.int32), (torch.zeros(3),)):
+        report = check_w8a32(lambda input, q_w, s_w, z_w, result=result: result)
+        assert report.status == "failed"
+        assert report.passed == 0
+
+
+def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
+    """Each case gets fresh copies: zeroing q_w after answering changes nothing."""
+
+    def answer_then_zero(input, q_w, s_w, z_w):
+        result = w8a32_lesson_answer(input, q_w, s_w, z_w)
+        q_w.zero_()
+        input.zero_()
+        return result
+
+    assert check_w8a32(answer_then_zero).status == "passed"
+
+
+# ------------------------------------------------------------------------------------------
+# The lesson's facts, checked outside the notebook
+# ------------------------------------------------------------------------------------------
+
+COURSE_INPUT = torch.tensor([[1.0, 2.0, 3.0]])
+COURSE_WEIGHT = torch.tensor([[-2.0, -1.13, 0.42], [-1.51, 0.25, 1.62], [0.23, 1.35, 2.15]])
+
+
+def test_per_channel_scale_after_linear_broadcasts_and_only_the_diagonal_is_right():
+    """A (1, 3) output times a (3, 1) scale is (3, 3); its diagonal is the right output."""
+    q, s = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
+    late = F.linear(COURSE_INPUT, q.float()) * s
+    right = helper.quantized_linear_W8A32_without_bias(COURSE_INPUT, q, s, 0)
+    assert late.shape == (3, 3)
+    assert torch.allclose(torch.diagonal(late), right[0])
+
+
+def test_w8a8_integer_product_equals_the_float_product_of_dequantized_tensors():
+    """Factoring per-token and per-channel scales out of an int32 sum changes nothing."""
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.02, -0.05, 0.01]])
+    q_x, s_x = helper.linear_q_symmetric_per_channel(x, dim=0)
+    q_w, s_w = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
+    integer = helper.quantized_linear_W8A8_without_bias(q_x, s_x, 0, q_w, s_w, 0)
+    x_back = helper.linear_dequantization(q_x, s_x, 0).double()
+    w_back = helper.linear_dequantization(q_w, s_w, 0).double()
+    assert torch.allclose(integer.double(), x_back @ w_back.T, rtol=1e-6, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# helper.sqnr_db_per_row and helper.plot_output_sqnr
+# ------------------------------------------------------------------------------------------
+
+
+def test_sqnr_per_row_is_sqnr_db_of_each_row():
+    """Row b of the result is sqnr_db of row b."""
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(5, 7, generator=generator)
+    y_back = y + 0.01 * torch.randn(5, 7, generator=generator)
+    per_row = helper.sqnr_db_per_row(y, y_back)
+    assert per_row.dtype == torch.float64 and per_row.shape == (5,)
+    for row in range(5):
+        assert math.isclose(per_row[row].item(), helper.sqnr_db(y[row], y_back[row]), rel_tol=1e-9)
+
+
+def test_sqnr_per_row_exact_and_lost_rows():
+    """An exact row is inf, an all-zero row that comes back non-zero -inf, a zeroed row 0."""
+    y = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, -4.0]])
+    y_back = torch.tensor([[1.0, 2.0], [0.5, 0.0], [0.0, 0.0]])
+    assert helper.sqnr_db_per_row(y, y_back).tolist() == [math.inf, -math.inf, 0.0]
+
+
+def test_sqnr_per_row_rejects_bad_input_and_leaves_inputs_alone():
+    """Shape mismatch and 0-dim tensors raise ValueError; the inputs are not modified."""
+    y, y_back = torch.ones(2, 3), torch.zeros(2, 3)
+    before = y.clone(), y_back.clone()
+    helper.sqnr_db_per_row(y, y_back)
+    assert torch.equal(y, before[0]) and torch.equal(y_back, before[1])
+    with pytest.raises(ValueError, match="shape"):
+        helper.sqnr_db_per_row(torch.ones(2, 3), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="0-dim"):
+        helper.sqnr_db_per_row(torch.tensor(1.0), torch.tensor(1.5))
+
+
+def test_plot_output_sqnr_returns_a_closed_figure_with_two_panels():
+    """The figure is closed for pyplot (shown once) and has a bar per output."""
+    y = torch.tensor([[1.0, 2.0, 3.0], [0.1, 0.2, -0.3]])
+    outputs = {"a": y + 0.01, "b": y * 1.1, "exact": y.clone()}
+    fig = helper.plot_output_sqnr(y, outputs, "title")
+    assert not plt.fignum_exists(fig.number)
+    left, right = fig.axes[:2]
+    assert len(left.patches) == 3
+    assert [t.get_text() for t in left.get_yticklabels()] == ["a", "b", "exact"]
+    assert len(right.get_lines()) == 3
+
+
+def test_plot_output_sqnr_bad_input():
+    """A 1-D reference or an empty dict is refused with a clear error."""
+    with pytest.raises(ValueError, match="2-D"):
+        helper.plot_output_sqnr(torch.ones(3), {"a": torch.ones(3)})
+    with pytest.raises(TypeError, match="dict"):
+        helper.plot_output_sqnr(torch.ones(2, 3), {})
