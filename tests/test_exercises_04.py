@@ -1,0 +1,362 @@
+"""Tests for lesson 04's exercise checker, check_linear_q_symmetric, and the lesson's plot.
+
+The checker runs on learner-style functions written here, independently of the mistakes in
+exercises.py: the stub, a body without ``return``, several correct solutions, and one
+function per classic mistake, which the report must name (with its hint).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import helper
+from exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
+
+matplotlib.use("Agg")  # headless
+
+EPS = torch.finfo(torch.float32).eps
+
+# ------------------------------------------------------------------------------------------
+# Learner-style solutions
+# ------------------------------------------------------------------------------------------
+
+
+def stub(tensor, dtype=torch.int8):
+    # Your code here
+    return None
+
+
+def forgot_return(tensor, dtype=torch.int8):
+    scale = tensor.abs().max().item() / 127
+    q = torch.round(tensor / scale).to(dtype)  # noqa: F841 (the learner forgot to return it)
+
+
+def correct_python_numbers(tensor, dtype=torch.int8):
+    """The lesson's solution: Python numbers for the scale."""
+    q_min, q_max = torch.iinfo(dtype).min, torch.iinfo(dtype).max
+    zero_point = 0 if q_min < 0 else (q_min + q_max + 1) // 2
+    scale = max(tensor.abs().max().item() / (q_max - zero_point), EPS)
+    q = torch.round(tensor / scale) + zero_point
+    return q.clamp(q_min, q_max).to(dtype), scale
+
+
+def correct_tensor_ops(tensor, dtype=torch.int8):
+    """Tensors all the way: the scale is a 0-dim float32 tensor, floored with clamp."""
+    info = torch.iinfo(dtype)
+    zero_point = 128 if dtype == torch.uint8 else 0
+    scale = torch.clamp(tensor.abs().amax() / (info.max - zero_point), min=EPS)
+    q = torch.clamp(torch.round(tensor / scale) + zero_point, info.min, info.max)
+    return q.to(dtype), scale
+
+
+def correct_with_helper_quantize(tensor, dtype=torch.int8):
+    """Computes the scale and reuses lesson 01's quantizer."""
+    signed = torch.iinfo(dtype).min < 0
+    zero_point = 0 if signed else 128
+    scale = tensor.abs().max().item() / (torch.iinfo(dtype).max - zero_point)
+    if scale == 0:
+        scale = 1e-7
+    return helper.linear_q_with_scale_and_zero_point(tensor, scale, zero_point, dtype), scale
+
+
+def correct_without_clamp(tensor, dtype=torch.int8):
+    """No clamp: harmless here, because |r / s| never exceeds q_max - z."""
+    zero_point = 0 if dtype == torch.int8 else 128
+    scale = max(tensor.abs().max().item() / 127, 1e-8)
+    return (torch.round(tensor / scale) + zero_point).to(dtype), scale
+
+
+def correct_in_float64(tensor, dtype=torch.int8):
+    """Divides in float64 and returns the scale as a 1-element tensor."""
+    info = torch.iinfo(dtype)
+    zero_point = 0 if info.min < 0 else 128
+    r = tensor.double()
+    scale = (r.abs().max() / (info.max - zero_point)).clamp(min=EPS).reshape(1)
+    q = (torch.round(r / scale) + zero_point).clamp(info.min, info.max)
+    return q.to(dtype), scale
+
+
+CORRECT = [
+    correct_python_numbers,
+    correct_tensor_ops,
+    correct_with_helper_quantize,
+    correct_without_clamp,
+    correct_in_float64,
+    helper.linear_q_symmetric,
+]
+
+# ------------------------------------------------------------------------------------------
+# Learner-style mistakes, each paired with (part of) the description the report must give
+# ------------------------------------------------------------------------------------------
+
+
+def _zero_point(dtype):
+    return 0 if torch.iinfo(dtype).min < 0 else 128
+
+
+def no_cast(tensor, dtype=torch.int8):
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / (torch.iinfo(dtype).max - z), EPS)
+    info = torch.iinfo(dtype)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max), scale
+
+
+def max_not_absmax(tensor, dtype=torch.int8):
+    z = _zero_point(dtype)
+    info = torch.iinfo(dtype)
+    scale = max(tensor.max().item() / (info.max - z), EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def pytorch_127_5(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / ((info.max - info.min) / 2), EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def divides_by_128(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / 128, EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def divides_by_255(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / 255, EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def signed_formula_for_uint8(tensor, dtype=torch.int8):
+    """s = max|r| / q_max with the dtype's own q_max (255 for uint8) and z = 0."""
+    info = torch.iinfo(dtype)
+    scale = max(tensor.abs().max().item() / info.max, EPS)
+    return torch.round(tensor / scale).clamp(info.min, info.max).to(dtype), scale
+
+
+def int8_formula_for_uint8(tensor, dtype=torch.int8):
+    """The int8 recipe copied as is: / 127 and no zero point, only the clamp follows dtype."""
+    info = torch.iinfo(dtype)
+    scale = max(tensor.abs().max().item() / 127, EPS)
+    return torch.round(tensor / scale).clamp(info.min, info.max).to(dtype), scale
+
+
+def midpoint_but_255(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / info.max, EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def no_floor(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = tensor.abs().max() / (info.max - z)  # 0 for an all-zero tensor
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def rounds_half_up(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / (info.max - z), EPS)
+    q = torch.floor(tensor / scale + 0.5) + z
+    return q.clamp(info.min, info.max).to(dtype), scale
+
+
+def truncates(tensor, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / (info.max - z), EPS)
+    return ((tensor / scale).int() + z).clamp(info.min, info.max).to(dtype), scale
+
+
+MISTAKEN = [
+    (no_cast, "never casts"),
+    (max_not_absmax, "max(r)"),
+    (pytorch_127_5, "127.5"),
+    (divides_by_128, "128 = 2**7"),
+    (divides_by_255, "255 = q_max - q_min"),
+    (signed_formula_for_uint8, "zero point 0 and s = max|r| / 255 for uint8"),
+    (int8_formula_for_uint8, "int8 formula for uint8"),
+    (midpoint_but_255, "midpoint zero point for uint8 but divides max|r| by 255"),
+    (no_floor, "floor"),
+    (rounds_half_up, "rounds halves up"),
+    (truncates, "cuts off the fraction"),
+]
+
+# ------------------------------------------------------------------------------------------
+# The checker
+# ------------------------------------------------------------------------------------------
+
+
+def test_stub_is_not_attempted():
+    """The handed-out stub gives 'not attempted yet', as the notebook stores it."""
+    report = check_linear_q_symmetric(stub)
+    assert report.status == "not attempted"
+    assert "not attempted yet" in repr(report)
+
+
+def test_body_without_return_is_reported():
+    """A body that computes but does not return gets the forgotten-return message."""
+    report = check_linear_q_symmetric(forgot_return)
+    assert report.status == "no return"
+    assert "forget `return`" in repr(report)
+
+
+@pytest.mark.parametrize("function", CORRECT, ids=lambda f: f.__name__)
+def test_correct_solutions_pass(function):
+    """Python numbers or tensors, float32 or float64, with or without the (idle) clamp."""
+    report = check_linear_q_symmetric(function)
+    assert report.status == "passed", repr(report)
+    assert report.passed == len(report.results) == 5
+    assert "Well done" in repr(report)
+
+
+@pytest.mark.parametrize("function, named", MISTAKEN, ids=lambda x: getattr(x, "__name__", ""))
+def test_each_classic_mistake_is_named_with_its_hint(function, named):
+    """Each mistake fails, the report names it, and its hint is shown."""
+    report = check_linear_q_symmetric(function)
+    assert report.status == "failed", repr(report)
+    assert report.mistake is not None, repr(report)
+    assert named in report.mistake.description, report.mistake.description
+    text = repr(report)
+    assert f"It looks like your function {report.mistake.description}." in text
+    assert f"hint: {report.mistake.hint}" in text
+
+
+def test_every_mistake_in_the_checker_is_exercised():
+    """The learner-style functions above cover every Mistake of the checker."""
+    named = {check_linear_q_symmetric(f).mistake.description for f, _ in MISTAKEN}
+    assert named == {mistake.description for mistake in SYMMETRIC_MISTAKES}
+
+
+def test_the_mistaken_functions_fail_where_expected():
+    """Spot checks that the cases do their job: which case catches which mistake."""
+    failed = {
+        f.__name__: [d for d, problem, _ in check_linear_q_symmetric(f).results if problem]
+        for f, _ in MISTAKEN
+    }
+    assert failed["max_not_absmax"] == ["[-10, 3, 6], int8: the largest magnitude is negative"]
+    assert failed["no_floor"] == ["an all-zero tensor, int8"]
+    assert failed["signed_formula_for_uint8"] == [
+        "the lesson's test tensor, uint8 (zero point 128)"
+    ]
+    assert failed["rounds_half_up"] == [
+        "exact ties: [127, 0.5, 1.5, 2.5, -2.5, -126] (scale 1), int8"
+    ]
+
+
+def test_wrong_scale_is_reported_with_both_numbers():
+    """The failure message gives the learner's scale and the expected one."""
+    report = check_linear_q_symmetric(pytorch_127_5)
+    problem = report.results[0][1]
+    assert "scale 5.714509612" in problem and "expected 5.737007682" in problem
+
+
+def test_swapped_pair_and_wrong_arity_are_explained():
+    """(scale, q) instead of (q, scale), or a triple, get a plain message."""
+
+    def swapped(tensor, dtype=torch.int8):
+        q, scale = correct_python_numbers(tensor, dtype)
+        return scale, q
+
+    def triple(tensor, dtype=torch.int8):
+        return (*correct_python_numbers(tensor, dtype), 0)
+
+    report = check_linear_q_symmetric(swapped)
+    assert report.status == "failed"
+    assert "wrong way round" in report.results[0][1]
+    report = check_linear_q_symmetric(triple)
+    assert report.status == "failed"
+    assert "expected a pair (quantized_tensor, scale)" in report.results[0][1]
+
+
+def test_a_function_that_raises_fails_with_the_error():
+    """An exception is reported per case, not raised."""
+
+    def raises(tensor, dtype=torch.int8):
+        raise RuntimeError("boom")
+
+    report = check_linear_q_symmetric(raises)
+    assert report.status == "failed"
+    assert all("RuntimeError: boom" in problem for _, problem, _ in report.results)
+
+
+def test_zero_scale_on_all_zero_tensor_is_rejected_but_any_positive_scale_passes():
+    """For the all-zero tensor only the scale's sign matters (every value is 0)."""
+
+    def tiny_floor(tensor, dtype=torch.int8):
+        q, scale = correct_python_numbers(tensor, dtype)
+        return q, (scale if tensor.any() else 1e-30)
+
+    assert check_linear_q_symmetric(tiny_floor).status == "passed"
+    report = check_linear_q_symmetric(no_floor)
+    assert "positive, finite" in report.results[-1][1]
+
+
+# ------------------------------------------------------------------------------------------
+# The lesson's plot: helper.plot_symmetric_vs_asymmetric
+# ------------------------------------------------------------------------------------------
+
+TEST_TENSOR = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+
+
+def panel_text(ax) -> str:
+    """The text box of a panel (levels in use, MSE, SQNR)."""
+    return "\n".join(text.get_text() for text in ax.texts)
+
+
+def test_plot_has_an_asymmetric_and_a_symmetric_panel():
+    """Two panels, titled with each mode's scale and zero point, closed for pyplot."""
+    before = plt.get_fignums()
+    fig = helper.plot_symmetric_vs_asymmetric(TEST_TENSOR)
+    assert isinstance(fig, Figure)
+    assert plt.get_fignums() == before
+    top, bottom = fig.axes
+    assert top.get_title() == "asymmetric: s = 3.579, z = -77"
+    assert bottom.get_title() == "symmetric: s = 5.737, z = 0"
+    assert "MSE = 1.573" in panel_text(top) and "MSE = 2.509" in panel_text(bottom)
+    assert "levels in use: 9 of 256" in panel_text(top)
+    assert bottom.get_xlabel() and top.get_ylabel() == "count"
+    assert fig.legends and fig.get_suptitle() == "9 values on two int8 grids"
+
+
+def test_plot_draws_one_line_per_level_and_marks_the_used_ones():
+    """At 4 bits: 16 level lines per panel, red where used; the one-signed tensor uses 7 of
+    16 symmetric levels."""
+    positive = torch.arange(1.0, 11.0)
+    fig = helper.plot_symmetric_vs_asymmetric(positive, n_bits=4)
+    for ax in fig.axes:
+        unused, used = ax.collections[:2]
+        assert len(unused.get_segments()) + len(used.get_segments()) == 16
+    assert "levels in use: 7 of 16" in panel_text(fig.axes[1])
+
+
+def test_plot_thins_out_unused_levels_of_int16():
+    """int16's 65,536 levels: at most MAX_LEVEL_LINES unused lines are drawn (plus used ones)."""
+    fig = helper.plot_symmetric_vs_asymmetric(torch.tensor([-1.0, 0.5, 2.0]), torch.int16)
+    unused, used = fig.axes[0].collections[:2]
+    assert len(unused.get_segments()) <= helper.MAX_LEVEL_LINES
+    assert len(used.get_segments()) == 3
+
+
+@pytest.mark.parametrize("tensor", [torch.zeros(4), torch.full((2, 2), 5.0)], ids=["zeros", "5s"])
+def test_plot_handles_constant_tensors(tensor):
+    """A constant (or all-zero) tensor still plots, as one narrow bar."""
+    fig = helper.plot_symmetric_vs_asymmetric(tensor, torch.uint8)
+    assert "levels in use: 1 of 256" in panel_text(fig.axes[0])
+
+
+def test_plot_rejects_bad_bins_and_does_not_modify_its_input():
+    """bins must be a whole number >= 1; the tensor is left as it was."""
+    tensor = TEST_TENSOR.clone()
+    with pytest.raises(ValueError, match="bins"):
+        helper.plot_symmetric_vs_asymmetric(tensor, bins=0)
+    helper.plot_symmetric_vs_asymmetric(tensor, bins=5)
+    assert torch.equal(tensor, TEST_TENSOR)
