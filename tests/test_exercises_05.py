@@ -1,0 +1,377 @@
+"""Tests for lesson 05 (granularity): its checker, check_per_row_quantization, and the two
+helper.py functions the lesson adds, bits_per_weight and plot_granularity_tradeoff.
+
+The checker is run on learner-style functions written here, independently of the checker's
+own Mistake functions: the stub, correct variants (float32 or float64, torch.clamp or
+torch.maximum for the floor, amax or max(...).values), each classic mistake, and functions
+that raise or forget to return.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import helper
+from examples import varied_rows_weight
+from exercises import PER_ROW_MISTAKES, check_per_row_quantization
+from helper import (
+    TradeoffPoint,
+    bits_per_weight,
+    granularity_block_size,
+    plot_granularity_tradeoff,
+)
+
+matplotlib.use("Agg")
+
+EPS = torch.finfo(torch.float32).eps
+
+# ------------------------------------------------------------------------------------------
+# Learner-style answers
+# ------------------------------------------------------------------------------------------
+
+
+def per_row_stub(weight):
+    # Your code here
+    return None
+
+
+def per_row_no_return(weight):
+    scale = weight.abs().amax(dim=1, keepdim=True) / 127
+    q = torch.round(weight / scale).to(torch.int8)  # noqa: F841 (the forgotten return)
+
+
+def per_row_raises(weight):
+    raise RuntimeError("boom")
+
+
+def per_row_correct(weight):
+    """The lesson's solution."""
+    scale = weight.abs().amax(dim=1, keepdim=True) / 127
+    scale = scale.clamp(min=torch.finfo(torch.float32).eps)
+    q = torch.round(weight / scale).to(torch.int8)
+    return q, scale
+
+
+def per_row_correct_float64_max_values(weight):
+    """Computed in float64, with .max(dim=1).values[:, None] and torch.maximum for the floor,
+    and a clamp that never changes anything."""
+    absmax = weight.double().abs().max(dim=1).values[:, None]
+    scale = torch.maximum(absmax / 127.0, torch.tensor(1e-7, dtype=torch.float64))
+    q = (weight.double() / scale).round().clamp(-128, 127).to(torch.int8)
+    return q, scale
+
+
+def per_row_correct_other_floor(weight):
+    """A different tiny floor: an all-zero row may have any positive scale."""
+    scale = torch.clamp(weight.abs().amax(dim=-1, keepdim=True) / 127, min=1e-12)
+    return (weight / scale).round().to(torch.int8), scale
+
+
+def per_row_correct_helper(weight):
+    """helper's own function, with dim=0."""
+    return helper.linear_q_symmetric_per_channel(weight, dim=0)
+
+
+def per_row_correct_list(weight):
+    """Returns a list instead of a tuple."""
+    q, scale = per_row_correct(weight)
+    return [q, scale]
+
+
+def per_row_max_not_absmax(weight):
+    scale = (weight.amax(dim=1, keepdim=True) / 127).clamp(min=EPS)
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_max_not_absmax_clamped(weight):
+    scale = (weight.max(dim=1, keepdim=True).values / 127).clamp(min=EPS)
+    return torch.round(weight / scale).clamp(-128, 127).to(torch.int8), scale
+
+
+def per_row_no_keepdim(weight):
+    scale = (weight.abs().amax(dim=1) / 127).clamp(min=EPS)
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_no_keepdim_clamped(weight):
+    scale = (weight.abs().amax(dim=1) / 127).clamp(min=EPS)
+    return torch.clamp(torch.round(weight / scale), -128, 127).to(torch.int8), scale
+
+
+def per_row_wrong_dim(weight):
+    scale = (weight.abs().amax(dim=0, keepdim=True) / 127).clamp(min=EPS)
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_per_tensor(weight):
+    scale = (weight.abs().max() / 127).clamp(min=EPS)
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_by_128(weight):
+    scale = (weight.abs().amax(dim=1, keepdim=True) / 128).clamp(min=EPS)
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_by_128_clamped(weight):
+    scale = (weight.abs().amax(dim=1, keepdim=True) / 128).clamp(min=EPS)
+    return torch.round(weight / scale).clamp(-128, 127).to(torch.int8), scale
+
+
+def per_row_no_floor(weight):
+    scale = weight.abs().amax(dim=1, keepdim=True) / 127
+    return torch.round(weight / scale).to(torch.int8), scale
+
+
+def per_row_truncates(weight):
+    scale = (weight.abs().amax(dim=1, keepdim=True) / 127).clamp(min=EPS)
+    return (weight / scale).to(torch.int8), scale
+
+
+def per_row_no_cast(weight):
+    scale = (weight.abs().amax(dim=1, keepdim=True) / 127).clamp(min=EPS)
+    return torch.round(weight / scale), scale
+
+
+def per_row_swapped(weight):
+    """Returns (scale, q)."""
+    q, scale = per_row_correct(weight)
+    return scale, q
+
+
+# ------------------------------------------------------------------------------------------
+# The checker
+# ------------------------------------------------------------------------------------------
+
+
+def test_stub_is_not_attempted():
+    report = check_per_row_quantization(per_row_stub)
+    assert report.status == "not attempted"
+    assert "not attempted yet" in repr(report)
+
+
+def test_body_without_return_is_no_return():
+    report = check_per_row_quantization(per_row_no_return)
+    assert report.status == "no return"
+    assert "forget `return`" in repr(report)
+
+
+def test_a_function_that_raises_fails_every_case_with_its_error():
+    report = check_per_row_quantization(per_row_raises)
+    assert report.status == "failed" and report.passed == 0
+    assert "raised RuntimeError: boom" in repr(report)
+
+
+def test_not_a_function_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="pass your function itself"):
+        check_per_row_quantization(None)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        per_row_correct,
+        per_row_correct_float64_max_values,
+        per_row_correct_other_floor,
+        per_row_correct_helper,
+        per_row_correct_list,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_correct_variants_pass(function):
+    report = check_per_row_quantization(function)
+    assert report.status == "passed", repr(report)
+    assert report.passed == len(report.results) == 4
+    assert "Well done" in repr(report)
+
+
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        (per_row_max_not_absmax, "largest magnitude"),
+        (per_row_max_not_absmax_clamped, "largest magnitude"),
+        (per_row_no_keepdim, "keepdim"),
+        (per_row_no_keepdim_clamped, "keepdim"),
+        (per_row_wrong_dim, "one scale per column"),
+        (per_row_per_tensor, "whole tensor"),
+        (per_row_by_128, "128"),
+        (per_row_by_128_clamped, "128"),
+        (per_row_no_floor, "no floor"),
+        (per_row_truncates, "cuts off the fraction"),
+        (per_row_no_cast, "never casts"),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else value,
+)
+def test_each_classic_mistake_is_named_with_its_hint(function, words):
+    report = check_per_row_quantization(function)
+    assert report.status == "failed"
+    assert report.mistake is not None, repr(report)
+    assert words in report.mistake.description
+    text = repr(report)
+    assert f"It looks like your function {report.mistake.description}." in text
+    assert f"hint: {report.mistake.hint}" in text
+
+
+def test_mistakes_that_only_differ_by_a_clamp_share_their_description():
+    """Two checker entries per mistake where clamping matters, one message each."""
+    descriptions = [m.description for m in PER_ROW_MISTAKES]
+    assert len(set(descriptions)) >= 9
+    assert (
+        descriptions.count(
+            "takes each row's largest value instead of its largest magnitude (no abs)"
+        )
+        == 2
+    )
+
+
+def test_missing_keepdim_reports_the_scale_shape_on_the_square_tensor():
+    report = check_per_row_quantization(per_row_no_keepdim)
+    description, problem, _ = report.results[0]
+    assert "test tensor" in description
+    assert "shape (3,), expected (3, 1)" in problem
+
+
+def test_no_floor_fails_only_the_all_zero_row():
+    report = check_per_row_quantization(per_row_no_floor)
+    failed = [description for description, problem, _ in report.results if problem]
+    assert failed == ["a 2x4 weight whose row 0 is all zeros (a pruned output channel)"]
+    assert "positive and finite" in report.results[3][1]
+
+
+def test_max_instead_of_absmax_passes_the_test_tensor_but_not_the_negative_row():
+    """The test tensor's rows all peak on the positive side: the other cases are needed."""
+    report = check_per_row_quantization(per_row_max_not_absmax_clamped)
+    assert report.results[0][1] is None
+    assert report.results[1][1] is not None and "row 0" in report.results[1][1]
+
+
+def test_swapped_pair_fails_without_crashing():
+    report = check_per_row_quantization(per_row_swapped)
+    assert report.status == "failed"
+    assert "scale must be a float tensor" in report.results[0][1]
+
+
+def test_checker_does_not_modify_the_learners_inputs():
+    """Each call gets copies: a function that zeroes its input cannot spoil later cases."""
+
+    def destructive(weight):
+        result = per_row_correct(weight.clone())
+        weight.zero_()
+        return result
+
+    assert check_per_row_quantization(destructive).status == "passed"
+
+
+# ------------------------------------------------------------------------------------------
+# helper.bits_per_weight
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granularity", "keywords", "n_bits", "expected"),
+    [
+        ("per_tensor", {}, 8, 8 + 32 / 65536),
+        ("per_channel", {"dim": 0}, 8, 8 + 32 / 256),
+        ("per_channel", {"dim": 1}, 4, 4 + 32 / 256),
+        ("per_group", {"group_size": 32}, 4, 5.0),
+        ("per_group", {"group_size": 8}, 4, 8.0),
+    ],
+)
+def test_bits_per_weight_is_n_bits_plus_the_scales_share(granularity, keywords, n_bits, expected):
+    block = granularity_block_size((256, 256), granularity, **keywords)
+    assert math.isclose(bits_per_weight((256, 256), block, n_bits), expected)
+
+
+def test_bits_per_weight_float16_scales_and_zero_points():
+    block = granularity_block_size((64, 64), "per_group", group_size=16)
+    assert bits_per_weight((64, 64), block, 4, scale_bits=16) == 5.0
+    assert bits_per_weight((64, 64), block, 4, scale_bits=16, zero_point_bits=8) == 5.5
+
+
+def test_bits_per_weight_of_the_test_tensor():
+    """On a 3x3 tensor the scales cost more than the values: 8 + 32 * 3 / 9 bits per row."""
+    assert math.isclose(bits_per_weight((3, 3), (1, 3)), 8 + 32 / 3)
+    assert math.isclose(bits_per_weight((3, 3), (3, 3)), 8 + 32 / 9)
+
+
+@pytest.mark.parametrize(
+    ("args", "keywords", "message"),
+    [
+        (((4, 6), (1, 4)), {}, "does not divide"),
+        (((4, 6), (1, 3)), {"n_bits": 0}, "n_bits"),
+        (((4, 6), (1, 3)), {"scale_bits": -1}, "scale_bits"),
+        (((4, 6), (1, 3)), {"zero_point_bits": 1.5}, "zero_point_bits"),
+        (((), ()), {}, "no elements"),
+    ],
+)
+def test_bits_per_weight_bad_input(args, keywords, message):
+    with pytest.raises(ValueError, match=message):
+        bits_per_weight(*args, **keywords)
+
+
+# ------------------------------------------------------------------------------------------
+# helper.plot_granularity_tradeoff
+# ------------------------------------------------------------------------------------------
+
+
+def measured_points():
+    """The lesson's comparison, on a smaller weight."""
+    weight = varied_rows_weight(16, 16, seed=0)
+    choices = {
+        "per tensor": granularity_block_size(weight.shape),
+        "per channel, dim 0": granularity_block_size(weight.shape, "per_channel", dim=0),
+        "per group of 4": granularity_block_size(weight.shape, "per_group", group_size=4),
+    }
+    points = []
+    for n_bits in (8, 4):
+        for label, block in choices.items():
+            q, s, z = helper.quantize_blockwise(weight, block, n_bits=n_bits, symmetric=True)
+            back = helper.dequantize_affine(q, block, s, z)
+            mse = helper.quantization_error(weight, back).item()
+            cost = bits_per_weight(weight.shape, block, n_bits)
+            points.append(TradeoffPoint(label, n_bits, cost, mse))
+    return points
+
+
+def test_plot_has_two_log_panels_with_one_line_per_bit_width():
+    points = measured_points()
+    fig = plot_granularity_tradeoff(points, title="a title")
+    assert isinstance(fig, Figure)
+    by_label, by_cost = fig.axes[:2]
+    for ax in (by_label, by_cost):
+        assert ax.get_yscale() == "log"
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        assert [line.get_label() for line in ax.lines] == ["8-bit values", "4-bit values"]
+    eight = by_cost.lines[0]
+    assert list(eight.get_xdata()) == [p.bits_per_weight for p in points[:3]]
+    assert list(eight.get_ydata()) == [p.mse for p in points[:3]]
+    ticks = [t.get_text() for t in by_label.get_xticklabels()]
+    assert ticks == ["1: per tensor", "2: per channel, dim 0", "3: per group of 4"]
+    assert sorted(t.get_text() for t in by_cost.texts) == ["1", "1", "2", "2", "3", "3"]
+    assert fig._suptitle.get_text() == "a title"
+
+
+def test_plot_is_closed_for_pyplot_and_accepts_plain_tuples():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    plot_granularity_tradeoff([("per tensor", 8, 8.0, 1e-4)])
+    assert plt.get_fignums() == before
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        ([], "empty"),
+        ([("per tensor", 8, 8.0, 0.0)], "positive"),
+        ([("x", 8, 8.0, math.nan)], "finite"),
+    ],
+)
+def test_plot_bad_input(points, message):
+    with pytest.raises(ValueError, match=message):
+        plot_granularity_tradeoff(points)
