@@ -1,0 +1,386 @@
+"""Tests for lesson 11 (save and load): the checker ``check_w8a16_bytes`` and the facts the
+lesson prints about saving the digits classifier and loading it into a meta skeleton.
+
+The learner-style functions below are written here, independently of the checker's own
+``Mistake`` functions: each classic mistake must be rejected and named, every correct
+variant must pass. Nothing here loads MiniLM, so the file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+
+import pytest
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
+from helper import (
+    W8A16LinearLayer,
+    replace_linear_with_target,
+    replace_linear_with_target_and_quantize,
+)
+from models import (
+    DigitsMLP,
+    digits_classifier,
+    load_digits_split,
+    load_quantized,
+    model_size,
+    save_quantized,
+)
+
+BYTES_PER_NUMBER = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch.float64: 8}
+
+# ------------------------------------------------------------------------------------------
+# Learner-style implementations of my_w8a16_bytes(in_features, out_features, bias, dtype)
+# ------------------------------------------------------------------------------------------
+
+
+def stub(in_features, out_features, bias=True, dtype=torch.float32):
+    # Your code here
+    return None
+
+
+def no_return(in_features, out_features, bias=True, dtype=torch.float32):
+    total = in_features * out_features + 4 * out_features
+    if bias:
+        total += out_features * dtype.itemsize
+
+
+def lesson_answer(in_features, out_features, bias=True, dtype=torch.float32):
+    weights = out_features * in_features
+    scales = out_features * 4
+    bias_bytes = out_features * dtype.itemsize if bias else 0
+    return weights + scales + bias_bytes
+
+
+def with_finfo_bits(in_features, out_features, bias=True, dtype=torch.float32):
+    """Bytes per number from the dtype's bits; the scales from torch.float32's."""
+    float_bytes = torch.finfo(dtype).bits // 8
+    scale_bytes = torch.finfo(torch.float32).bits // 8
+    return out_features * (in_features + scale_bytes + (float_bytes if bias else 0))
+
+
+def from_a_meta_layer(in_features, out_features, bias=True, dtype=torch.float32):
+    """Ask the layer itself, built on the meta device, and return a tensor."""
+    with torch.device("meta"):
+        layer = W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype)
+    return torch.tensor(sum(t.numel() * t.element_size() for t in layer.state_dict().values()))
+
+
+def from_a_table_as_float(in_features, out_features, bias=True, dtype=torch.float32):
+    """A dict of bytes per dtype, and a float result."""
+    size = float(in_features * out_features)  # int8
+    size += 4.0 * out_features  # float32 scales
+    if bias:
+        size += BYTES_PER_NUMBER[dtype] * out_features
+    return size
+
+
+def from_empty_tensors(in_features, out_features, bias=True, dtype=torch.float32):
+    """Real (small) tensors of the right shapes and dtypes: .nbytes of each."""
+    tensors = [
+        torch.empty(out_features, in_features, dtype=torch.int8),
+        torch.empty(out_features, dtype=torch.float32),
+    ]
+    if bias:
+        tensors.append(torch.empty(1, out_features, dtype=dtype))
+    return sum(t.nbytes for t in tensors)
+
+
+def only_the_weights(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * in_features
+
+
+def without_scales(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * in_features + (out_features * dtype.itemsize if bias else 0)
+
+
+def without_bias(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * in_features + 4 * out_features
+
+
+def scales_in_the_layer_dtype(in_features, out_features, bias=True, dtype=torch.float32):
+    per_row = in_features + dtype.itemsize + (dtype.itemsize if bias else 0)
+    return out_features * per_row
+
+
+def bias_always_float32(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * (in_features + 4 + (4 if bias else 0))
+
+
+def bias_as_int8(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * (in_features + 4 + (1 if bias else 0))
+
+
+def bias_counted_always(in_features, out_features, bias=True, dtype=torch.float32):
+    return out_features * (in_features + 4 + dtype.itemsize)
+
+
+def one_scale_in_all(in_features, out_features, bias=True, dtype=torch.float32):
+    return in_features * out_features + 4 + (out_features * dtype.itemsize if bias else 0)
+
+
+def scale_per_column(in_features, out_features, bias=True, dtype=torch.float32):
+    return in_features * out_features + 4 * in_features + (out_features * dtype.itemsize) * bias
+
+
+def float_weights(in_features, out_features, bias=True, dtype=torch.float32):
+    size = dtype.itemsize
+    return in_features * out_features * size + 4 * out_features + (out_features * size) * bias
+
+
+def the_nn_linear(in_features, out_features, bias=True, dtype=torch.float32):
+    return model_size(nn.Linear(in_features, out_features, bias=bias, dtype=dtype)).total
+
+
+def counts_numbers(in_features, out_features, bias=True, dtype=torch.float32):
+    with torch.device("meta"):
+        layer = W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype)
+    return sum(t.numel() for t in layer.state_dict().values())
+
+
+def everything_float32(in_features, out_features, bias=True, dtype=torch.float32):
+    numbers = in_features * out_features + out_features + (out_features if bias else 0)
+    return numbers * 4
+
+
+def in_bits(in_features, out_features, bias=True, dtype=torch.float32):
+    return lesson_answer(in_features, out_features, bias, dtype) * 8
+
+
+def in_kilobytes(in_features, out_features, bias=True, dtype=torch.float32):
+    return lesson_answer(in_features, out_features, bias, dtype) / 1e3
+
+
+def in_kibibytes(in_features, out_features, bias=True, dtype=torch.float32):
+    return lesson_answer(in_features, out_features, bias, dtype) / 2**10
+
+
+MISTAKEN = [
+    (only_the_weights, "counts the int8 weights only"),
+    (without_scales, "forgets the scales"),
+    (without_bias, "forgets the bias"),
+    (scales_in_the_layer_dtype, "counts the scales in the layer's dtype"),
+    (bias_always_float32, "counts the bias in float32"),
+    (bias_as_int8, "counts the bias as int8"),
+    (bias_counted_always, "counts a bias even when bias=False"),
+    (one_scale_in_all, "counts one scale for the whole layer"),
+    (scale_per_column, "counts one scale per input column"),
+    (float_weights, "counts the weights in the layer's float dtype"),
+    (the_nn_linear, "counts the float nn.Linear"),
+    (counts_numbers, "counts numbers"),
+    (everything_float32, "counts 4 bytes for every number"),
+    (in_bits, "returns bits"),
+    (in_kilobytes, "returns kilobytes"),
+    (in_kibibytes, "returns kibibytes"),
+]
+
+# ------------------------------------------------------------------------------------------
+# check_w8a16_bytes
+# ------------------------------------------------------------------------------------------
+
+
+def test_stub_is_not_attempted():
+    """The handed-out stub is 'not attempted yet', and says so."""
+    report = check_w8a16_bytes(stub)
+    assert report.status == "not attempted"
+    assert "not attempted yet" in repr(report)
+
+
+def test_body_without_return_is_reported_as_such():
+    """A body that computes the size but never returns it gets the forgotten-return message."""
+    report = check_w8a16_bytes(no_return)
+    assert report.status == "no return"
+    assert "return" in repr(report)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [lesson_answer, with_finfo_bits, from_a_meta_layer, from_a_table_as_float, from_empty_tensors],
+    ids=lambda f: f.__name__,
+)
+def test_correct_variants_pass(function):
+    """Arithmetic with itemsize or finfo bits, the meta layer's own tensors (a tensor result),
+    a float result and real empty tensors all pass every case."""
+    report = check_w8a16_bytes(function)
+    assert report.status == "passed", repr(report)
+    assert report.passed == len(report.results) == 5
+    assert "Well done" in repr(report)
+
+
+@pytest.mark.parametrize(
+    ("function", "description"), MISTAKEN, ids=lambda value: getattr(value, "__name__", "")
+)
+def test_classic_mistakes_are_rejected_and_named(function, description):
+    """Each mistake fails, the report names it and shows its hint."""
+    report = check_w8a16_bytes(function)
+    assert report.status == "failed", repr(report)
+    assert report.mistake is not None, repr(report)
+    assert report.mistake.description.startswith(description), report.mistake.description
+    text = repr(report)
+    assert f"It looks like your function {report.mistake.description}." in text
+    assert f"hint: {report.mistake.hint}" in text
+
+
+def test_every_checker_mistake_is_covered_by_a_learner_function_here():
+    """Each of the checker's mistakes is the one named for some learner function here."""
+    reports = [check_w8a16_bytes(function) for function, _ in MISTAKEN]
+    assert {id(report.mistake) for report in reports} == {
+        id(mistake) for mistake in W8A16_BYTES_MISTAKES
+    }
+
+
+def test_no_mistake_function_passes_and_each_differs_from_the_others():
+    """No Mistake gives the right answer on every case, and no two give the same answers
+    (otherwise the second could never be named)."""
+    args = [(64, 64, True, torch.float32), (64, 32, True, torch.float32)]
+    args += [(32, 10, False, torch.float32), (384, 1536, True, torch.bfloat16)]
+    args += [(16, 8, False, torch.float16)]
+    answers = [tuple(float(m.function(*a)) for a in args) for m in W8A16_BYTES_MISTAKES]
+    assert len(set(answers)) == len(answers)
+    assert tuple(float(lesson_answer(*a)) for a in args) not in answers
+
+
+def test_failure_messages_say_what_was_expected():
+    """The scales-in-the-layer-dtype mistake passes the float32 cases and fails the two
+    half-precision ones, with the expected bytes; the hint names float32 scales."""
+    report = check_w8a16_bytes(scales_in_the_layer_dtype)
+    problems = [problem for _, problem, _ in report.results]
+    assert problems[:3] == [None, None, None]
+    assert problems[3] == "got 595,968, expected 599,040 bytes"
+    assert problems[4] == "got 144, expected 160 bytes"
+    assert "float32" in report.mistake.hint
+    assert "got 0.6, expected 4,608 bytes" in repr(
+        check_w8a16_bytes(lambda i, o, b=True, d=torch.float32: 0.6)
+    )
+
+
+def test_odd_results_are_failures_not_crashes():
+    """Strings, lists, booleans, several-element tensors and None: failed cases, no crash."""
+    for result in ("4608", [4608], True, torch.tensor([4608, 1]), {"bytes": 4608}):
+        report = check_w8a16_bytes(lambda i, o, b=True, d=torch.float32, result=result: result)
+        assert report.status == "failed"
+        assert report.passed == 0
+
+    def crashes(in_features, out_features, bias=True, dtype=torch.float32):
+        raise KeyError("boom")
+
+    report = check_w8a16_bytes(crashes)
+    assert report.status == "failed"
+    assert all(problem == "raised KeyError: 'boom'" for _, problem, _ in report.results)
+
+
+def test_checker_leaves_the_random_number_generator_alone():
+    """The reference layers are built on the meta device: no random draws in the notebook."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_w8a16_bytes(lesson_answer)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ------------------------------------------------------------------------------------------
+# What the lesson prints
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The lesson's two digits files: the float model and the W8A16 one with its note."""
+    folder = tmp_path_factory.mktemp("lesson11")
+    float_model = digits_classifier()
+    quantized = replace_linear_with_target_and_quantize(
+        digits_classifier(), W8A16LinearLayer, ["classifier"]
+    )
+    float_bytes = save_quantized(float_model, folder / "digits-float32.safetensors")
+    path = folder / "digits-w8a16.safetensors"
+    quantized_bytes = save_quantized(
+        quantized, path, note="W8A16LinearLayer; kept in float: classifier"
+    )
+    return float_model, quantized, path, float_bytes, quantized_bytes
+
+
+def test_file_sizes_and_header_are_the_ones_the_lesson_prints(saved):
+    """26,736 and 8,912 bytes; 8 bytes of length, a 672-byte JSON header with the note, then
+    the 8,232 bytes of the tensors, in this order."""
+    _, quantized, path, float_bytes, quantized_bytes = saved
+    assert (float_bytes, quantized_bytes) == (26_736, 8_912)
+    raw = path.read_bytes()
+    length = struct.unpack("<Q", raw[:8])[0]
+    assert length == 672
+    header = json.loads(raw[8 : 8 + length])
+    assert header.pop("__metadata__") == {"note": "W8A16LinearLayer; kept in float: classifier"}
+    assert sorted(header) == sorted(quantized.state_dict())
+    assert max(entry["data_offsets"][1] for entry in header.values()) == 8_232
+    assert 8 + length + 8_232 == len(raw) == quantized_bytes
+    with safe_open(path, framework="pt") as file:
+        assert file.get_slice("hidden1.int8_weights").get_dtype() == "I8"
+        assert file.get_slice("hidden1.scales").get_shape() == [64]
+
+
+@pytest.mark.parametrize("n_in", [1, 10, 32, 64, 384, 1536, 4096])
+def test_per_layer_ratio_is_4_minus_28_over_in_plus_8(n_in):
+    """float32 layer / W8A16 layer = 4 (in + 1) / (in + 8), for any number of outputs."""
+    for n_out in (1, 7, 64):
+        with torch.device("meta"):
+            before = model_size(nn.Linear(n_in, n_out)).total
+            after = model_size(W8A16LinearLayer(n_in, n_out)).total
+        assert before * (n_in + 8) == after * 4 * (n_in + 1)
+        assert after == lesson_answer(n_in, n_out)
+        assert before / after == pytest.approx(4 - 28 / (n_in + 8))
+
+
+def test_meta_skeleton_loads_to_identical_tensors_and_logits(saved):
+    """The lesson's skeleton, loaded: every tensor and the logits are bit-for-bit identical."""
+    _, quantized, path, _, _ = saved
+    with torch.device("meta"):
+        skeleton = DigitsMLP()
+        replace_linear_with_target(skeleton, W8A16LinearLayer, ["classifier"])
+    assert all(t.is_meta for t in skeleton.state_dict().values())
+    loaded = load_quantized(skeleton, path)
+    assert loaded is skeleton
+    reference = quantized.state_dict()
+    assert loaded.state_dict().keys() == reference.keys()
+    for name, tensor in loaded.state_dict().items():
+        assert tensor.dtype == reference[name].dtype and torch.equal(tensor, reference[name])
+    x = load_digits_split()[2]
+    with torch.no_grad():
+        assert torch.equal(loaded(x), quantized(x))
+
+
+def test_mismatched_skeletons_give_the_errors_the_lesson_shows(saved):
+    """Every layer replaced, or the float architecture: a ValueError listing what differs,
+    with the file's name and no folder."""
+    path = saved[2]
+    with torch.device("meta"):
+        everything = replace_linear_with_target(DigitsMLP(), W8A16LinearLayer, [])
+        float_skeleton = DigitsMLP()
+    with pytest.raises(ValueError) as error:
+        load_quantized(everything, path)
+    message = str(error.value)
+    assert "missing: classifier.int8_weights, classifier.scales" in message
+    assert "unexpected: classifier.weight" in message
+    assert "classifier.bias: file (10,) torch.float32, model (1, 10) torch.float32" in message
+    assert message.startswith("the file digits-w8a16.safetensors does not fit")
+    assert str(path.parent) not in message
+    with pytest.raises(ValueError, match="missing: hidden1.weight, hidden2.weight"):
+        load_quantized(float_skeleton, path)
+
+
+def test_weights_only_refuses_a_pickle_that_calls_a_function():
+    """The lesson's payload: torch.load(weights_only=True) refuses to call print."""
+
+    class Surprise:
+        def __reduce__(self):
+            return (print, ("this line was printed by loading a file",))
+
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.ones(3), "extra": Surprise()}, buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match="Unsupported global: GLOBAL print"):
+        torch.load(buffer, weights_only=True)
