@@ -1,0 +1,311 @@
+"""Tests for lesson 09 (a real model, offline): the checker ``check_model_size``.
+
+The learner-style functions below are written here, independently of the checker's own
+``Mistake`` functions: each classic mistake must be rejected and named, every correct variant
+must pass. The checker's cases are small modules, so nothing here loads MiniLM.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import models
+from exercises import MODEL_SIZE_MISTAKES, check_model_size
+from helper import W8A16LinearLayer
+
+# ------------------------------------------------------------------------------------------
+# Learner-style implementations of my_model_size(model)
+# ------------------------------------------------------------------------------------------
+
+
+def size_stub(model):
+    # Your code here
+    return None
+
+
+def size_no_return(model):
+    total = 0
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        total += tensor.numel() * tensor.element_size()
+
+
+def size_lesson_answer(model):
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
+def size_nbytes_loop(model):
+    total = 0
+    for p in model.parameters():
+        total += p.nbytes
+    for b in model.buffers():
+        total += b.nbytes
+    return total
+
+
+def size_named_dicts(model):
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return sum(t.numel() * t.dtype.itemsize for t in tensors.values())
+
+
+def size_unique_ids(model):
+    """Deduplicating by hand is fine too (and harmless when nothing is shared)."""
+    unique = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return sum(t.untyped_storage().nbytes() for t in unique.values())
+
+
+def size_as_float(model):
+    return float(sum(t.nbytes for t in [*model.parameters(), *model.buffers()]))
+
+
+def size_as_tensor(model):
+    return torch.tensor(sum(t.nbytes for t in [*model.parameters(), *model.buffers()]))
+
+
+def size_with_helper(model):
+    return models.model_size(model).total
+
+
+def size_counts_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def size_counts_all_elements(model):
+    return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
+
+
+def size_parameters_times_four(model):
+    n_parameters = sum(p.numel() for p in model.parameters())
+    return n_parameters * 4
+
+
+def size_everything_times_four(model):
+    return sum(t.numel() * 4 for t in [*model.parameters(), *model.buffers()])
+
+
+def size_parameters_only(model):
+    return sum(p.nbytes for p in model.parameters())
+
+
+def size_state_dict(model):
+    return sum(t.nbytes for t in model.state_dict().values())
+
+
+def size_every_module(model):
+    total = 0
+    for module in model.modules():
+        for p in module.parameters():
+            total += p.nbytes
+        for b in module.buffers():
+            total += b.nbytes
+    return total
+
+
+def size_named_modules_own_tensors(model):
+    total = 0
+    for _, module in model.named_modules():
+        for p in module.parameters(recurse=False):
+            total += p.nbytes
+        for b in module.buffers(recurse=False):
+            total += b.nbytes
+    return total
+
+
+def size_in_megabytes(model):
+    return sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) / 1_000_000
+
+
+def size_in_mib(model):
+    return sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) / 1024 / 1024
+
+
+def size_in_bits(model):
+    return sum(t.numel() * t.element_size() * 8 for t in [*model.parameters(), *model.buffers()])
+
+
+# ------------------------------------------------------------------------------------------
+# check_model_size
+# ------------------------------------------------------------------------------------------
+
+CASES = ("linear", "w8a16", "16-bit", "tied", "non-persistent")
+
+
+def case_status(report):
+    """{case: passed?} for the five cases of check_model_size, in order."""
+    assert len(report.results) == len(CASES)
+    return {
+        name: problem is None for name, (_, problem, _) in zip(CASES, report.results, strict=True)
+    }
+
+
+def test_stub_is_not_attempted():
+    """The handed-out stub is 'not attempted yet', and says so."""
+    report = check_model_size(size_stub)
+    assert report.status == "not attempted"
+    assert "not attempted yet" in repr(report)
+
+
+def test_body_without_return_is_reported_as_such():
+    """A body that adds up but never returns gets the forgotten-return message."""
+    report = check_model_size(size_no_return)
+    assert report.status == "no return"
+    assert "return" in repr(report)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        size_lesson_answer,
+        size_nbytes_loop,
+        size_named_dicts,
+        size_unique_ids,
+        size_as_float,
+        size_as_tensor,
+        size_with_helper,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_correct_variants_pass(function):
+    """numel * element_size, nbytes, itemsize, hand-made deduplication, a float, a 0-dim
+    tensor and models.model_size itself all pass every case."""
+    report = check_model_size(function)
+    assert report.status == "passed", repr(report)
+    assert report.passed == len(CASES)
+    assert "Well done" in repr(report)
+
+
+MISTAKES = [
+    (size_counts_parameters, "counts the parameters (numbers), not their bytes"),
+    (size_counts_all_elements, "counts numbers (elements), not bytes"),
+    (size_parameters_times_four, "assumes 4 bytes per number and leaves out the buffers"),
+    (size_everything_times_four, "assumes 4 bytes for every number"),
+    (size_parameters_only, "leaves out the buffers"),
+    (size_state_dict, "adds up the state dict"),
+    (size_every_module, "counts the tensors of every module recursively"),
+    (size_named_modules_own_tensors, "counts a tensor shared by two layers"),
+    (size_in_megabytes, "returns megabytes, not bytes"),
+    (size_in_mib, "returns mebibytes"),
+    (size_in_bits, "counts bits, not bytes"),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "description"), MISTAKES, ids=lambda value: getattr(value, "__name__", "")
+)
+def test_classic_mistakes_are_rejected_and_named(function, description):
+    """Each mistake fails, the report names it and shows its hint."""
+    report = check_model_size(function)
+    assert report.status == "failed", repr(report)
+    assert report.mistake is not None, repr(report)
+    assert report.mistake.description.startswith(description), report.mistake.description
+    text = repr(report)
+    assert f"It looks like your function {report.mistake.description}." in text
+    assert f"hint: {report.mistake.hint}" in text
+
+
+def test_every_checker_mistake_is_covered_by_a_learner_function_here():
+    """The parametrized test above names each of the checker's mistakes exactly once."""
+    named = [check_model_size(function).mistake.description for function, _ in MISTAKES]
+    assert sorted(named) == sorted(mistake.description for mistake in MODEL_SIZE_MISTAKES)
+
+
+def test_each_mistake_fails_where_it_should():
+    """The cases tell the mistakes apart for the reasons the hints give."""
+    assert case_status(check_model_size(size_parameters_only)) == {
+        "linear": True,
+        "w8a16": False,  # the W8A16 layer's buffers are missing
+        "16-bit": False,
+        "tied": True,
+        "non-persistent": False,
+    }
+    assert case_status(check_model_size(size_state_dict)) == {
+        "linear": True,
+        "w8a16": True,  # its buffers are persistent: the state dict holds them
+        "16-bit": True,
+        "tied": False,  # the shared weight twice
+        "non-persistent": False,  # the non-persistent buffer missing
+    }
+    assert case_status(check_model_size(size_named_modules_own_tensors)) == {
+        "linear": True,
+        "w8a16": True,
+        "16-bit": True,
+        "tied": False,
+        "non-persistent": True,
+    }
+    assert case_status(check_model_size(size_everything_times_four)) == {
+        "linear": True,
+        "w8a16": False,
+        "16-bit": False,
+        "tied": True,
+        "non-persistent": False,  # int64 positions take 8 bytes each
+    }
+
+
+def test_failure_messages_give_both_numbers():
+    """A wrong number is reported with the expected number of bytes."""
+    report = check_model_size(size_parameters_only)
+    problems = [problem for _, problem, _ in report.results]
+    assert problems[1] == "got 144, expected 180 bytes"
+    assert problems[4] == "got 32, expected 96 bytes"
+
+
+def test_function_that_raises_is_reported_not_crashing():
+    """An exception in the learner's code is a failed case with its message."""
+
+    def crashes(model):
+        raise ValueError("boom")
+
+    report = check_model_size(crashes)
+    assert report.status == "failed"
+    assert all(problem == "raised ValueError: boom" for _, problem, _ in report.results)
+
+
+def test_odd_results_are_failures_not_crashes():
+    """Strings, booleans, lists, ModelSize objects: failed cases, never a checker crash."""
+    for result in ("40 bytes", True, [40], models.ModelSize(40, {"float32": 40})):
+        report = check_model_size(lambda model, result=result: result)
+        assert report.status == "failed"
+        assert report.passed == 0
+
+
+def test_checker_leaves_the_global_random_state_alone():
+    """Building the case models must not change the learner's random numbers."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_model_size(size_lesson_answer)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
+    """Each case gets a fresh copy: a function that empties the model changes nothing."""
+
+    def answer_then_break(model):
+        size = size_lesson_answer(model)
+        for name, _ in list(model.named_children()):
+            setattr(model, name, nn.Identity())
+        return size
+
+    assert check_model_size(answer_then_break).status == "passed"
+
+
+# ------------------------------------------------------------------------------------------
+# The lesson's size arithmetic on a small model (MiniLM itself runs in the notebook)
+# ------------------------------------------------------------------------------------------
+
+
+def test_w8a16_size_arithmetic_on_a_small_model():
+    """Quantizing a float32 linear layer of (out, in) saves 3 bytes per weight and costs 4
+    bytes per output row (the scale); an embedding table left in float keeps its bytes."""
+    import helper
+
+    model = nn.Sequential(nn.Embedding(100, 16), nn.Linear(16, 32), nn.Linear(32, 8))
+    before = models.model_size(model).total
+    helper.replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
+    after = models.model_size(model)
+    weights = 16 * 32 + 32 * 8
+    assert before - after.total == 3 * weights - 4 * (32 + 8)
+    assert after.by_dtype["int8"] == weights
+    assert after.by_dtype["float32"] == 100 * 16 * 4 + 4 * (32 + 8) * 2  # table, scales, biases
