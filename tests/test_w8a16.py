@@ -549,3 +549,44 @@ def test_replace_arguments_are_checked():
         replace_linear_with_target_and_quantize(model, NoQuantize, [])
     # nothing was replaced by the calls that failed
     assert set(kinds(model).values()) == {"Linear"}
+
+
+# ------------------------------------------------------------------------------------------
+# Casting a quantized model, and a layer registered under two names
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cast", ["to_bfloat16", "half", "double"])
+def test_casting_the_layer_keeps_its_scales_in_float32(cast):
+    """model.to(dtype) casts every float buffer; the layer keeps its scales float32 and exact."""
+    layer = W8A16LinearLayer(16, 8)
+    layer.quantize(seeded_randn(8, 16, seed=3))
+    scales = layer.scales.clone()
+    if cast == "to_bfloat16":
+        layer.to(torch.bfloat16)
+        dtype = torch.bfloat16
+    else:
+        getattr(layer, cast)()
+        dtype = torch.float16 if cast == "half" else torch.float64
+    assert layer.scales.dtype == torch.float32 and torch.equal(layer.scales, scales)
+    assert layer.bias.dtype == dtype and layer.int8_weights.dtype == torch.int8
+    assert layer(seeded_randn(2, 16, seed=4).to(dtype)).dtype == dtype
+
+
+def test_to_empty_from_meta_gives_float32_scales_on_the_cpu():
+    """A skeleton built on meta and materialised with to_empty keeps float32 scales."""
+    with torch.device("meta"):
+        layer = W8A16LinearLayer(4, 2)
+    layer.to_empty(device="cpu")
+    assert layer.scales.device.type == "cpu" and layer.scales.dtype == torch.float32
+
+
+def test_a_layer_registered_under_two_names_is_replaced_under_both():
+    """nn.Sequential(lin, relu, lin): named_children() yields lin once; both places change."""
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    x = seeded_randn(3, 4, seed=5)
+    expected = model(x)
+    replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
+    assert isinstance(model[0], W8A16LinearLayer) and model[0] is model[2]
+    assert torch.allclose(model(x), expected, atol=0.05)
