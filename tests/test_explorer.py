@@ -2,19 +2,23 @@
 
 Every control value is set the way a learner sets it (through the widget's ``.value``, which
 runs the same observer the browser triggers), and the numbers the explorer shows are checked
-against helper's own functions called directly.
+against helper's own functions called directly. The quick redraw (blitting, cached texts and
+images) is checked against an ordinary full draw of the same state, pixel for pixel.
 """
 
 import gc
+import io
 import math
 import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 
 import examples
 import explorer as explorer_module
@@ -22,21 +26,34 @@ import helper
 from explorer import (
     EXPLORER_CONTROLS,
     EXPLORER_DTYPES,
+    EXPLORER_GRANULARITIES,
+    EXPLORER_GROUP_SIZES,
+    EXPLORER_MODES,
     EXPLORER_SIZES,
     TENSOR_SOURCES,
     ExplorerControl,
     QuantizationExplorer,
+    QuantizerResult,
+    estimate_check,
     explore,
     explorer_quantize,
     format_number,
     register_tensor_source,
 )
 from helper import (
+    dequantize_affine,
     get_q_range,
     get_q_scale_and_zero_point,
+    granularity_block_size,
     linear_dequantization,
+    linear_dequantization_per_group,
+    linear_q_symmetric,
+    linear_q_symmetric_per_channel,
+    linear_q_symmetric_per_group,
     linear_q_with_scale_and_zero_point,
+    per_element,
     quantization_error,
+    quantize_blockwise,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,10 +66,18 @@ DTYPE_BITS = [
     for name, dtype in EXPLORER_DTYPES.items()
     for bits in range(2, torch.iinfo(dtype).bits + 1)
 ]
+# Every granularity, with a group size that divides the tensors used below (3 and 12 columns).
+GRANULARITY_CASES = [
+    ("per tensor", 3),
+    ("per channel (rows)", 3),
+    ("per channel (columns)", 3),
+    ("per group", 3),
+]
 
 
 def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: int) -> dict:
-    """The explorer's numbers, computed step by step with helper's lesson functions."""
+    """The explorer's numbers (asymmetric, per tensor), step by step with the lessons'
+    per-tensor functions."""
     tensor = TENSOR_SOURCES[tensor_name](seed, size)
     dtype = EXPLORER_DTYPES[dtype_name]
     scale, zero_point = get_q_scale_and_zero_point(tensor, dtype, n_bits)
@@ -63,6 +88,8 @@ def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: in
         "shape": tuple(tensor.shape),
         "q_min": q_min,
         "q_max": q_max,
+        "block_size": tuple(tensor.shape),
+        "n_scales": 1,
         "scale": scale,
         "zero_point": zero_point,
         "mse": quantization_error(tensor, dequantized).item(),
@@ -70,6 +97,7 @@ def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: in
         "theory_mse": scale**2 / 12,
         "bytes_before": 4 * tensor.numel(),
         "bytes_after": tensor.numel() * torch.iinfo(dtype).bits // 8,
+        "bytes_params": 4 + torch.iinfo(dtype).bits // 8,
         "bytes_packed": math.ceil(tensor.numel() * n_bits / 8),
         "levels": 2**n_bits,
         "levels_used": len(set(quantized.flatten().tolist())),
@@ -77,20 +105,35 @@ def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: in
     }
 
 
+def blockwise(tensor, dtype, n_bits, mode, granularity, group_size):
+    """helper's one mechanism called directly: (block_size, q, scale, zero_point, deq)."""
+    name, dim = {
+        "per tensor": ("per_tensor", 0),
+        "per channel (rows)": ("per_channel", 0),
+        "per channel (columns)": ("per_channel", -1),
+        "per group": ("per_group", 0),
+    }[granularity]
+    block_size = granularity_block_size(tensor.shape, name, dim=dim, group_size=group_size)
+    q, scale, zero_point = quantize_blockwise(
+        tensor, block_size, dtype, n_bits, symmetric=mode == "symmetric"
+    )
+    return block_size, q, scale, zero_point, dequantize_affine(q, block_size, scale, zero_point)
+
+
 def assert_shows(explorer: QuantizationExplorer, numbers: dict) -> None:
-    """The HTML widget shows these numbers, each in its element."""
+    """The HTML widget shows these (per-tensor) numbers, each in its element."""
     html = explorer.numbers_widget.value
     assert f'<span class="qe-mse">{format_number(numbers["mse"])}</span>' in html
     assert f'<span class="qe-scale">{format_number(numbers["scale"])}</span>' in html
     assert f'<span class="qe-zero-point">{numbers["zero_point"]}</span>' in html
     assert f'<span class="qe-theory-mse">{format_number(numbers["theory_mse"])}</span>' in html
     assert f'<span class="qe-max-error">{format_number(numbers["max_error"])}</span>' in html
-    for key in ("bytes_before", "bytes_after", "bytes_packed"):
+    for key in ("bytes_before", "bytes_after", "bytes_params", "bytes_packed"):
         css = key.replace("_", "-")
         assert f'<span class="qe-{css}">{numbers[key]:,}</span>' in html
     levels = f"{numbers['levels_used']:,} of {numbers['levels']:,}"
     assert f'<span class="qe-levels">{levels}</span>' in html
-    assert "if packed" in html
+    assert "if packed" in html and "qe-estimate" in html
     assert "qe-message" not in html
 
 
@@ -107,7 +150,7 @@ def set_controls(explorer: QuantizationExplorer, **values) -> None:
         explorer.widgets[name].value = value
 
 
-# -- the numbers --------------------------------------------------------------------------
+# -- the numbers, per tensor and asymmetric (the lessons' functions) --------------------------
 
 
 @pytest.mark.parametrize(("dtype_name", "n_bits"), DTYPE_BITS)
@@ -121,6 +164,7 @@ def test_compute_matches_helper_for_every_dtype_bits_and_tensor(tensor_name, dty
         n_bits,
         tensor_name,
     )
+    assert (numbers["mode"], numbers["granularity"]) == ("asymmetric", "per tensor")
 
 
 def test_lesson_tensor_int8_gives_the_seed_facts():
@@ -145,9 +189,8 @@ def test_seeding_makes_every_tensor_reproducible(tensor_name):
     explorer = QuantizationExplorer()
     first = explorer.tensor(tensor_name, 16, 7)
     assert torch.equal(first, explorer.tensor(tensor_name, 16, 7))
-    assert explorer.compute("int8", 4, tensor_name, 16, 7) == explorer.compute(
-        "int8", 4, tensor_name, 16, 7
-    )
+    one, two = (explorer.compute("int8", 4, tensor_name, 16, 7) for _ in range(2))
+    assert one.keys() == two.keys() and all(one[k] == two[k] for k in one)
     if tensor_name != DEFAULT_TENSOR:  # the lesson tensor is fixed; the others follow the seed
         assert not torch.equal(first, explorer.tensor(tensor_name, 16, 8))
 
@@ -184,6 +227,180 @@ def test_mse_grows_as_bits_shrink():
     assert all(a < b for a, b in zip(mses, mses[1:], strict=False))
 
 
+# -- the numbers for every mode and granularity (helper's one mechanism) ----------------------
+
+WIDE = "wide 6x12 (test source)"
+
+
+@pytest.fixture
+def sources():
+    """The tensor menu plus a 6x12 tensor (12 columns: groups of 2, 3, 4 all fit)."""
+    menu = dict(TENSOR_SOURCES)
+    menu[WIDE] = lambda seed, size: examples.varied_rows_weight(6, 12, seed)
+    return menu
+
+
+@pytest.mark.parametrize(("granularity", "group_size"), GRANULARITY_CASES)
+@pytest.mark.parametrize("mode", EXPLORER_MODES)
+@pytest.mark.parametrize(
+    ("tensor_name", "size"),
+    [(DEFAULT_TENSOR, 3), (WIDE, 0), ("normal with one outlier", 12), ("all positive", 6)],
+)
+@pytest.mark.parametrize(("dtype_name", "n_bits"), [("int8", 8), ("int8", 3), ("uint8", 4)])
+def test_compute_matches_helper_for_every_mode_and_granularity(
+    sources, tensor_name, size, mode, granularity, group_size, dtype_name, n_bits
+):
+    explorer = QuantizationExplorer(sources=sources)
+    numbers = explorer.compute(
+        dtype_name, n_bits, tensor_name, size, 1, mode=mode, granularity=granularity,
+        group_size=group_size,
+    )  # fmt: skip
+    assert numbers["message"] is None, numbers["message"]
+    tensor = sources[tensor_name](1, size)
+    dtype = EXPLORER_DTYPES[dtype_name]
+    block_size, q, scale, zero_point, deq = blockwise(
+        tensor, dtype, n_bits, mode, granularity, group_size
+    )
+    assert numbers["block_size"] == block_size
+    assert numbers["n_scales"] == scale.numel()
+    if scale.numel() == 1:
+        assert numbers["scale"] == scale.item() and numbers["zero_point"] == zero_point.item()
+        assert numbers["theory_mse"] == scale.item() ** 2 / 12
+    else:
+        assert torch.equal(numbers["scale"], scale)
+        assert torch.equal(numbers["zero_point"], zero_point)
+        per_value = per_element(scale, tensor.shape, block_size)
+        assert numbers["theory_mse"] == pytest.approx(per_value.square().mean().item() / 12)
+    assert numbers["mse"] == quantization_error(tensor, deq).item()
+    assert numbers["max_error"] == (deq - tensor).abs().max().item()
+    assert numbers["levels_used"] == len(set(q.flatten().tolist()))
+    zero_bytes = 0 if mode == "symmetric" else 1
+    assert numbers["bytes_params"] == scale.numel() * (4 + zero_bytes)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_symmetric_per_channel_is_the_course_function(dim):
+    granularity = ("per channel (rows)", "per channel (columns)")[dim]
+    tensor = torch.tensor(TEST_TENSOR)
+    result = explorer_quantize(tensor, torch.int8, 8, "symmetric", granularity)
+    q, scale = linear_q_symmetric_per_channel(tensor, dim=dim)
+    assert torch.equal(result.quantized, q)
+    assert torch.allclose(result.scale.reshape(scale.shape).float(), scale)
+    assert torch.equal(result.dequantized, linear_dequantization(q, scale, 0))
+
+
+def test_symmetric_per_tensor_and_per_group_are_the_course_functions():
+    tensor = torch.tensor(TEST_TENSOR)
+    result = explorer_quantize(tensor, torch.int8, 8, "symmetric")
+    q, scale = linear_q_symmetric(tensor)
+    assert torch.equal(result.quantized, q) and result.scale.item() == scale
+    weight = examples.seeded_randn(6, 6, seed=0)  # the course's per-group example: 6x6, g = 3
+    result = explorer_quantize(weight, torch.int8, 8, "symmetric", "per group", group_size=3)
+    q, scale = linear_q_symmetric_per_group(weight, group_size=3)
+    assert torch.equal(result.quantized, q)
+    assert torch.equal(result.dequantized, linear_dequantization_per_group(q, scale, 3))
+
+
+def test_per_channel_scales_show_as_a_range(explorer):
+    set_controls(explorer, granularity="per channel (rows)", mode="symmetric")
+    html = explorer.numbers_widget.value
+    scales = explorer.redraw()["scale"]
+    low, high = format_number(scales.min().item()), format_number(scales.max().item())
+    assert f'<span class="qe-scale">{low} to {high} (3 scales, one per row)</span>' in html
+    assert '<span class="qe-zero-point">0 (all 3 zero points)</span>' in html
+    assert "plus 3 scales: " in html  # symmetric: no zero points to store
+    set_controls(explorer, granularity="per channel (columns)", mode="asymmetric")
+    assert "(3 scales, one per column)" in explorer.numbers_widget.value
+    assert "plus 3 scales and zero points: " in explorer.numbers_widget.value
+
+
+def test_a_group_size_that_does_not_divide_the_rows_gives_a_message(explorer):
+    group_size = explorer.widgets["group_size"]
+    assert group_size.disabled  # per tensor: the group size does not matter
+    set_controls(explorer, granularity="per group")
+    assert not group_size.disabled and group_size.value == 3
+    assert "qe-mse" in explorer.numbers_widget.value  # 3 divides the 3 columns
+    set_controls(explorer, group_size=2)
+    html = explorer.numbers_widget.value
+    assert 'class="qe-message"' in html and "group_size=2 does not divide" in html
+    assert "choose a divisor of 3" in html and "Traceback" not in html
+    assert explorer.image_widget.layout.visibility == "hidden"
+    set_controls(explorer, tensor_name="random normal", size=16)  # 16 columns: 2 divides
+    assert explorer.image_widget.layout.visibility == "visible"
+    assert "(128 scales, one per group of 2)" in explorer.numbers_widget.value
+    set_controls(explorer, granularity="per tensor")
+    assert group_size.disabled
+
+
+def test_group_sizes_are_the_offered_ones(explorer):
+    assert explorer.widgets["group_size"].options == EXPLORER_GROUP_SIZES
+    assert tuple(explorer.widgets["granularity"].options) == tuple(EXPLORER_GRANULARITIES)
+    assert tuple(explorer.widgets["mode"].options) == EXPLORER_MODES
+
+
+@pytest.mark.parametrize("shape", [(12,), (2, 3, 4)])
+@pytest.mark.parametrize(("granularity", "group_size"), [*GRANULARITY_CASES[:3], ("per group", 2)])
+def test_other_ranks_work_for_every_granularity(shape, granularity, group_size):
+    tensor = examples.seeded_randn(*shape, seed=5)
+    explorer = QuantizationExplorer(sources={"t": lambda seed, size: tensor})
+    numbers, png = explorer.render(tensor_name="t", granularity=granularity, group_size=group_size)
+    assert numbers["message"] is None and png.startswith(PNG_SIGNATURE)
+    assert numbers["shape"] == shape
+
+
+# -- does s^2/12 apply? ---------------------------------------------------------------------
+
+
+def test_the_estimate_fails_for_the_outlier_and_says_why():
+    numbers = QuantizationExplorer().compute("int8", 4, "normal with one outlier", 64, 0)
+    assert numbers["mse"] < 0.3 * numbers["theory_mse"]  # about the data's variance instead
+    assert numbers["estimate"] == "does not apply"
+    note = numbers["estimate_note"]
+    assert "does not apply" in note and "busiest level" in note and "variance" in note
+    html = QuantizationExplorer.html(numbers)
+    assert 'class="qe-estimate qe-estimate-does-not-apply"' in html
+
+
+def test_the_estimate_holds_for_a_normal_tensor():
+    for bits in range(8, 1, -1):
+        numbers = QuantizationExplorer().compute("int8", bits, "random normal", 64, 0)
+        assert numbers["estimate"] == "applies"
+        assert numbers["estimate_note"].startswith("s\u00b2/12 applies")
+
+
+def test_few_values_get_a_caution_whatever_the_ratio():
+    for bits in range(8, 1, -1):
+        numbers = QuantizationExplorer().compute("int8", bits)  # 9 values
+        assert numbers["estimate"] == "few values"
+        assert numbers["estimate_note"].startswith("Only 9 values")
+        assert "\u00b130%" in numbers["estimate_note"]
+
+
+def test_small_blocks_are_named_as_the_cause():
+    numbers = QuantizationExplorer().compute(
+        "int8", 8, "random normal", 64, 0, mode="symmetric", granularity="per group", group_size=2
+    )
+    assert numbers["estimate"] == "does not apply"
+    assert "each block holds only 2 values" in numbers["estimate_note"]
+
+
+def test_outlier_per_channel_is_weighted_by_the_scales():
+    numbers = QuantizationExplorer().compute(
+        "int8", 4, "normal with one outlier", 64, 0, granularity="per channel (rows)"
+    )
+    assert numbers["estimate"] == "does not apply"
+    assert "weighted by s\u00b2" in numbers["estimate_note"]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "n", "status"),
+    [(1.0, 9, "few values"), (1.49, 100, "applies"), (0.67, 100, "applies")]
+    + [(1.51, 100, "does not apply"), (0.66, 100, "does not apply")],
+)
+def test_estimate_check_thresholds(ratio, n, status):
+    assert estimate_check(ratio, 1.0, n, 0.9, n)[0] == status
+
+
 # -- the widgets ----------------------------------------------------------------------------
 
 
@@ -204,6 +421,18 @@ def test_sizes_and_seeds_through_the_widgets(explorer):
             assert_shows(explorer, expected("random normal", size, seed, "int8", 5))
 
 
+def test_modes_and_granularities_through_the_widgets(explorer):
+    set_controls(explorer, tensor_name="random normal", size=16, n_bits=4)
+    for mode in EXPLORER_MODES:
+        for granularity in EXPLORER_GRANULARITIES:
+            set_controls(explorer, mode=mode, granularity=granularity, group_size=4)
+            settings = explorer.settings
+            numbers = explorer.compute(**settings)
+            html = explorer.numbers_widget.value
+            assert f'<span class="qe-mse">{format_number(numbers["mse"])}</span>' in html
+            assert numbers["mode"] == mode and numbers["granularity"] == granularity
+
+
 def test_defaults_show_the_lesson_tensor_in_int8(explorer):
     assert explorer.settings == {
         "tensor_name": DEFAULT_TENSOR,
@@ -211,6 +440,9 @@ def test_defaults_show_the_lesson_tensor_in_int8(explorer):
         "seed": 0,
         "dtype": "int8",
         "n_bits": 8,
+        "mode": "asymmetric",
+        "granularity": "per tensor",
+        "group_size": 3,
     }
     assert_shows(explorer, expected(DEFAULT_TENSOR, 16, 0, "int8", 8))
     assert bytes(explorer.image_widget.value).startswith(PNG_SIGNATURE)
@@ -236,6 +468,8 @@ def test_one_change_redraws_once(explorer, monkeypatch):
     assert len(calls) == 2
     set_controls(explorer, dtype="int8")  # clamps the bits to 8: still one redraw
     assert len(calls) == 3
+    set_controls(explorer, granularity="per group")  # enables the group size: one redraw
+    assert len(calls) == 4
 
 
 def test_image_is_png_and_changes_with_the_bits(explorer):
@@ -260,6 +494,10 @@ def test_one_figure_is_reused_while_the_shape_stays(explorer):
     for dtype_name, n_bits in DTYPE_BITS:
         set_controls(explorer, dtype=dtype_name, n_bits=n_bits)
         assert explorer.figure is figure
+    for mode in EXPLORER_MODES:
+        for granularity in EXPLORER_GRANULARITIES:
+            set_controls(explorer, mode=mode, granularity=granularity)
+            assert explorer.figure is figure
     assert live_figures() == count
     assert plt.get_fignums() == []  # nothing is left open in pyplot
     assert len(figure.axes) == 8  # four panels and their colour bars, never more
@@ -272,26 +510,176 @@ def test_a_new_figure_only_when_the_shape_or_layout_changes(explorer):
     assert len(histogram.axes) == 3  # histogram, error heatmap, colour bar
     set_controls(explorer, tensor_name="normal with one outlier", seed=4, n_bits=3)
     set_controls(explorer, tensor_name="all positive", dtype="int16", n_bits=16)
+    set_controls(explorer, mode="symmetric", granularity="per channel (columns)")
     assert explorer.figure is histogram
     set_controls(explorer, size=32)
     assert explorer.figure is not histogram
     set_controls(explorer, size=4)  # 16 values: the four annotated panels
     assert len(explorer.figure.axes) == 8
     assert all(len(ax.texts) == 16 for ax in explorer.figure.axes[:4])
+    set_controls(explorer, size=8)  # 64 values in cells too narrow for numbers: plain heatmaps
+    assert len(explorer.figure.axes) == 8
+    assert all(len(ax.texts) == 0 for ax in explorer.figure.axes[:4])
+
+
+# -- the histogram --------------------------------------------------------------------------
 
 
 def test_the_histogram_grid_is_thinned_for_int16():
     explorer = QuantizationExplorer()
     explorer.render(tensor_name="random normal", size=32, dtype="int16", n_bits=16)
     drawing = explorer._drawing
-    assert len(drawing.grid.get_segments()) <= explorer_module.MAX_GRID_LINES + 1
-    assert "65,536 levels, one in 256 drawn" in drawing.hist_ax.get_title()
+    red, green = drawing.grids
+    assert len(red.get_segments()) <= explorer_module.MAX_GRID_LINES + 1
+    assert green.get_segments() == []  # one scale: one grid
+    assert "65,536 levels (1 in 256 drawn)" in drawing.hist_ax.get_title()
     explorer.render(tensor_name="random normal", size=32, dtype="int8", n_bits=3)
-    assert len(drawing.grid.get_segments()) == 8  # all 8 levels of 3 bits
-    levels = sorted(segment[0][0] for segment in drawing.grid.get_segments())
+    assert len(red.get_segments()) == 8  # all 8 levels of 3 bits
+    levels = sorted(segment[0][0] for segment in red.get_segments())
     numbers = explorer.compute("int8", 3, "random normal", 32, 0)
     want = [numbers["scale"] * (q - numbers["zero_point"]) for q in range(-4, 4)]
     assert levels == pytest.approx(want)
+
+
+def test_the_outlier_shows_on_a_log_count_axis():
+    explorer = QuantizationExplorer()
+    explorer.render(tensor_name="normal with one outlier", size=256, n_bits=4)
+    drawing = explorer._drawing
+    assert drawing.hist_ax.get_yscale() == "log"
+    heights, edges = drawing.bars.get_data().values, drawing.bars.get_data().edges
+    last = heights[-1]  # the outlier's bin, alone at the top of the range
+    assert last == 1 and edges[-1] == examples.OUTLIER_VALUE
+    low, high = drawing.hist_ax.get_ylim()
+    assert low < 1 and high > 60_000  # one count and 65,000 counts are both on the axis
+    assert math.log(last / low) > 0.1 * math.log(high / low)  # the bar is visibly tall
+    assert list(drawing.extremes.get_xdata())[1] == examples.OUTLIER_VALUE  # and marked
+
+
+def test_per_channel_histograms_draw_two_grids_and_say_so():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(
+        tensor_name="normal with one outlier", size=64, n_bits=4, granularity="per channel (rows)"
+    )
+    drawing = explorer._drawing
+    red, green = drawing.grids
+    assert len(red.get_segments()) == len(green.get_segments()) == 16
+    scales = numbers["scale"].flatten()
+    red_step = red.get_segments()[1][0][0] - red.get_segments()[0][0][0]
+    green_step = green.get_segments()[1][0][0] - green.get_segments()[0][0][0]
+    assert red_step == pytest.approx(scales.max().item())
+    assert green_step == pytest.approx(scales.min().item())
+    title = drawing.hist_ax.get_title()
+    assert "64 grids (one per row): the widest and the finest drawn, 62 not drawn" in title
+    legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
+    assert "levels, block with the largest s" in legend
+
+
+# -- the quick redraw draws what a full draw draws --------------------------------------------
+
+STATES = [
+    {},
+    {"n_bits": 5},
+    {"n_bits": 2, "mode": "symmetric"},
+    {"n_bits": 4, "granularity": "per channel (rows)"},
+    {"n_bits": 3, "granularity": "per channel (columns)", "dtype": "uint8"},
+    {"n_bits": 12, "dtype": "int16", "granularity": "per group", "group_size": 3},
+    {"n_bits": 5},  # back to a state drawn before: cached texts and images
+    {"tensor_name": "random normal", "size": 4, "n_bits": 3},
+    {"tensor_name": "random normal", "size": 64, "n_bits": 3},
+    {"tensor_name": "random normal", "size": 64, "n_bits": 6, "mode": "symmetric"},
+    {"tensor_name": "normal with one outlier", "size": 64, "n_bits": 4},
+    {"tensor_name": "normal with one outlier", "size": 64, "granularity": "per group"}
+    | {"group_size": 8},
+    {"tensor_name": "all positive", "size": 128, "n_bits": 3, "mode": "symmetric"},
+    {"tensor_name": "normal with one outlier", "size": 64, "n_bits": 4},
+]
+
+
+def decoded(png: bytes) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_blitted_redraws_equal_full_draws_pixel_for_pixel():
+    explorer = QuantizationExplorer()
+    for state in STATES:
+        _, png = explorer.render(**state)
+        full = explorer._drawing.full_render()[:, :, :3]
+        assert np.array_equal(decoded(png), full), state
+        _, again = explorer.render(**state)  # after a full draw, blitting starts again
+        assert again == png, state
+
+
+def test_a_blitted_redraw_equals_a_fresh_explorer():
+    explorer = QuantizationExplorer()
+    for state in STATES[:7]:  # the 3x3 panels: their layout does not depend on history
+        _, png = explorer.render(**state)
+        _, fresh = QuantizationExplorer().render(**state)
+        assert png == fresh, state
+    assert explorer._drawing.full_draws == 1  # the background was drawn once, then blitted
+
+
+def test_the_background_is_redrawn_only_when_it_changes():
+    explorer = QuantizationExplorer()
+    explorer.render(tensor_name="random normal", size=64, n_bits=8)
+    drawing = explorer._drawing
+    for bits in range(7, 1, -1):  # the x range grows to the widest grid (at 2 bits) and stays
+        explorer.render(tensor_name="random normal", size=64, n_bits=bits)
+    draws = drawing.full_draws
+    for bits in [*range(3, 9), *range(7, 1, -1)]:
+        explorer.render(tensor_name="random normal", size=64, n_bits=bits)
+    assert drawing.full_draws == draws  # new grid lines and error picture, same histogram
+    explorer.render(tensor_name="random normal", size=64, seed=1)  # new values: new bars
+    assert drawing.full_draws == draws + 1
+
+
+def test_the_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(explorer_module._Sprites, "MAX_IMAGES", 5)
+    explorer = QuantizationExplorer()
+    for bits in range(8, 1, -1):
+        explorer.render(n_bits=bits)
+        sprites = explorer._drawing.sprites
+        images = sum(key[0] == "image" for key in sprites.entries)
+        assert images == sprites.images <= 5
+    explorer.render(n_bits=3)  # still draws what a full draw draws after starting afresh
+    assert np.array_equal(
+        np.asarray(explorer._drawing.rgba())[:, :, :3], explorer._drawing.full_render()[:, :, :3]
+    )
+
+
+def test_repeated_states_come_from_the_cache():
+    explorer = QuantizationExplorer()
+    for bits in (8, 7, 6):
+        explorer.render(n_bits=bits)
+    sprites = explorer._drawing.sprites
+    misses = sprites.misses
+    for bits in (8, 7, 6):
+        explorer.render(n_bits=bits)
+    assert sprites.misses == misses and sprites.hits > 100
+
+
+def test_the_png_is_the_canvas():
+    explorer = QuantizationExplorer()
+    _, png = explorer.render(n_bits=6)
+    rgba = np.asarray(explorer._drawing.figure.canvas.buffer_rgba())
+    assert np.array_equal(decoded(png), rgba[:, :, :3])
+    width, height = explorer.figure.canvas.get_width_height()
+    assert decoded(png).shape == (height, width, 3)
+
+
+def test_png_bytes_round_trips():
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    assert np.array_equal(decoded(explorer_module.png_bytes(pixels)), pixels[:, :, :3])
+
+
+def test_the_layout_leaves_room_for_the_longest_labels():
+    explorer = QuantizationExplorer()
+    explorer.render(dtype="int16", n_bits=16, tensor_name="normal with one outlier", size=4)
+    figure = explorer.figure
+    renderer = figure.canvas.get_renderer()
+    panels = explorer._drawing.panels
+    boxes = [panel.ax.title.get_window_extent(renderer) for panel in panels]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))  # no overlap
+    assert all(box.x0 >= 0 and box.x1 <= figure.bbox.width for box in boxes)
 
 
 # -- bad settings -------------------------------------------------------------------------
@@ -316,6 +704,9 @@ def test_bits_that_do_not_fit_the_dtype_give_a_message():
         ({"tensor_name": "no such tensor"}, "unknown tensor 'no such tensor'"),
         ({"tensor_name": "random normal", "size": 0}, "size must be a whole number >= 1"),
         ({"tensor_name": "random normal", "seed": -1}, "seed must be a whole number >= 0"),
+        ({"mode": "sideways"}, "unknown mode 'sideways'"),
+        ({"granularity": "per row"}, "unknown granularity 'per row'"),
+        ({"granularity": "per group", "group_size": 4}, "group_size=4 does not divide"),
     ],
 )
 def test_other_bad_settings_give_a_message(settings, text):
@@ -323,32 +714,8 @@ def test_other_bad_settings_give_a_message(settings, text):
     assert text in numbers["message"]
 
 
-def failing_quantizer(tensor, dtype, n_bits, group_size=3):
-    """A stand-in for a later lesson's per-group quantizer that checks its group size."""
-    if tensor.shape[-1] % group_size:
-        raise ValueError(f"group size {group_size} does not divide rows of {tensor.shape[-1]}")
-    return explorer_quantize(tensor, dtype, n_bits)
-
-
-def test_a_bad_combination_in_the_widgets_shows_a_message_not_a_traceback():
-    group_size = ExplorerControl("group_size", "group size", "slider", 3, low=1, high=8)
-    explorer = QuantizationExplorer(
-        controls=[*EXPLORER_CONTROLS, group_size], quantizer=failing_quantizer
-    )
-    explorer.build_widgets()
-    set_controls(explorer, group_size=2)  # 2 does not divide the 3 columns
-    html = explorer.numbers_widget.value
-    assert 'class="qe-message"' in html and "group size 2 does not divide rows of 3" in html
-    assert "qe-mse" not in html
-    assert explorer.image_widget.layout.visibility == "hidden"
-    set_controls(explorer, group_size=3)
-    assert explorer.image_widget.layout.visibility == "visible"
-    assert bytes(explorer.image_widget.value).startswith(PNG_SIGNATURE)
-    assert_shows(explorer, expected(DEFAULT_TENSOR, 16, 0, "int8", 8))
-
-
 def test_a_message_is_escaped_html():
-    def quantizer(tensor, dtype, n_bits):
+    def quantizer(tensor, dtype, n_bits, **options):
         raise TypeError("<script>alert(1)</script> is not a tensor")
 
     numbers = QuantizationExplorer(quantizer=quantizer).compute()
@@ -376,16 +743,44 @@ def test_register_tensor_source_adds_a_menu_entry(monkeypatch):
 def test_a_new_control_is_one_line_and_reaches_the_quantizer():
     seen = []
 
-    def quantizer(tensor, dtype, n_bits, mode):
-        seen.append(mode)
-        return explorer_quantize(tensor, dtype, n_bits)
+    def quantizer(tensor, dtype, n_bits, clip, **options):
+        seen.append((clip, options["mode"]))
+        return explorer_quantize(tensor, dtype, n_bits, **options)
 
-    mode = ExplorerControl("mode", "mode", "dropdown", "asymmetric", ("asymmetric", "symmetric"))
-    explorer = QuantizationExplorer(controls=[*EXPLORER_CONTROLS, mode], quantizer=quantizer)
+    clip = ExplorerControl("clip", "clip %", "slider", 100, low=50, high=100)
+    explorer = QuantizationExplorer(controls=[*EXPLORER_CONTROLS, clip], quantizer=quantizer)
     explorer.build_widgets()
-    set_controls(explorer, mode="symmetric")
-    assert seen == ["asymmetric", "symmetric"]
-    assert explorer.compute(mode="asymmetric")["mode"] == "asymmetric"
+    set_controls(explorer, clip=90, mode="symmetric")
+    assert seen == [(100, "asymmetric"), (90, "asymmetric"), (90, "symmetric")]
+    assert explorer.compute(clip=70)["clip"] == 70
+
+
+def test_an_older_four_value_quantizer_still_works():
+    """A quantizer that returns (q, scale, zero point, dequantized) without a block size:
+    per tensor, or a scale that broadcasts (per channel), is understood."""
+
+    def per_row(tensor, dtype, n_bits, **options):
+        q, scale = linear_q_symmetric_per_channel(tensor, dim=0, dtype=dtype, n_bits=n_bits)
+        return q, scale, 0, linear_dequantization(q, scale, 0)
+
+    numbers = QuantizationExplorer(quantizer=per_row).compute(n_bits=4)
+    assert numbers["block_size"] == (1, 3) and numbers["n_scales"] == 3
+    assert numbers["scale"].shape == (3, 1)
+
+    def per_group(tensor, dtype, n_bits, **options):
+        q, scale = linear_q_symmetric_per_group(tensor, 3, dtype, n_bits)
+        return q, scale.reshape(1, -1), 0, linear_dequantization_per_group(q, scale, 3)
+
+    numbers = QuantizationExplorer(quantizer=per_group).compute(tensor_name="random normal", size=6)
+    assert "return a QuantizerResult with its block_size" in numbers["message"]
+
+
+def test_the_quantizer_hands_over_its_block_size():
+    tensor = examples.seeded_randn(4, 6, seed=2)
+    result = explorer_quantize(tensor, torch.int8, 4, "asymmetric", "per group", group_size=3)
+    assert isinstance(result, QuantizerResult)
+    assert result.block_size == (1, 3) and tuple(result.scale.shape) == (4, 2)
+    assert per_element(result.scale, tensor.shape, result.block_size).shape == tensor.shape
 
 
 def test_explore_returns_the_widget_box():
@@ -403,6 +798,12 @@ def test_importing_helper_does_not_import_ipywidgets():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_memory_text_names_the_course_lesson_for_packing():
+    html = QuantizationExplorer.html(QuantizationExplorer().compute("int8", 4))
+    assert "course lesson L5, weight packing" in html
+    assert "lesson 5 does" not in html
 
 
 # -- the shared heatmap code still draws plot_quantization_errors as before -------------------

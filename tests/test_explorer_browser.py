@@ -3,9 +3,15 @@
 The test starts JupyterLab on a free loopback port with a random token, opens a copy of
 notebooks/03_explorer.ipynb (outputs cleared, so every widget on the page comes from the live
 kernel, and the repo's notebook is never saved over), runs all cells from the Run menu, moves
-the bit-width slider with the keyboard and picks another tensor from the dropdown, and checks
-that the MSE on the page is what helper.py computes for those settings. It fails on any
-JavaScript error in the page.
+the bit-width slider with the keyboard, picks a mode, granularities and a group size that does
+not fit (a message, no picture), then another tensor from the dropdown, and checks that the
+MSE on the page is what helper.py computes for those settings. It fails on any JavaScript
+error in the page.
+
+It also times the explorer as a learner feels it: from a key press on the bit slider to the
+new picture loaded in the page (the image element's ``load`` event), over twelve steps (8 down
+to 2 bits and back), and prints the median and the range; test-artifacts/explorer-timings.json
+keeps them.
 
 Everything JupyterLab would write (settings, workspaces, runtime files) goes to a temporary
 folder; news and update checks and autosave are switched off there.
@@ -20,6 +26,7 @@ import re
 import secrets
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -47,6 +54,10 @@ RUN_ALL_TIMEOUT_MS = 120_000  # kernel start, import torch, run every cell
 RUN_ALL_START_TIMEOUT_MS = 15_000  # until the first cell shows "[*]:" after Run All
 RUN_ALL_ATTEMPTS = 3
 UPDATE_TIMEOUT_MS = 30_000  # one control change, redrawn by the kernel
+# A generous bound on the median time from a key press to the new picture: the explorer
+# should feel live (about 50 ms on a quiet 2-core machine); this only catches a regression
+# to the seconds a fresh figure per change can take on a busy machine.
+STEP_MEDIAN_LIMIT_MS = 1000.0
 
 # JupyterLab user settings, written to a temporary settings folder.
 LAB_SETTINGS = {
@@ -66,6 +77,12 @@ KERNEL_READY_JS = """() => {
     const session = widget && widget.sessionContext && widget.sessionContext.session;
     const kernel = session && session.kernel;
     return !!kernel && kernel.connectionStatus === "connected" && kernel.status === "idle";
+}"""
+
+# True once every code cell shows an execution count ("[12]:", not "[*]:" or "[ ]:").
+ALL_CELLS_RUN_JS = r"""() => {
+    const prompts = [...document.querySelectorAll(".jp-CodeCell .jp-InputPrompt")];
+    return prompts.length > 0 && prompts.every((p) => /\[\d+\]/.test(p.textContent));
 }"""
 
 # Console errors that are not about the notebook or the widgets. Each entry says why it is safe.
@@ -245,6 +262,39 @@ def _run_all_cells(page) -> None:
     pytest.fail(f"Run All Cells started nothing in {RUN_ALL_ATTEMPTS} attempts")
 
 
+# Records, in the page, when a key goes down (capture phase, before the slider sees it) and
+# when the explorer's picture has loaded a new image.
+WATCH_STEPS_JS = """(img) => {
+    window.__qe = {presses: [], loads: []};
+    document.addEventListener("keydown", () => window.__qe.presses.push(performance.now()), true);
+    img.addEventListener("load", () => window.__qe.loads.push(performance.now()));
+}"""
+
+
+def _step_times(page, handle, key: str, bits: list[int]) -> list[float]:
+    """Press ``key`` on the slider once per entry of ``bits`` (the value each press reaches);
+    after each, wait for that MSE and a new picture. Returns key-press-to-picture times (ms)."""
+    times = []
+    for n_bits in bits:
+        loads = page.evaluate("window.__qe.loads.length")
+        handle.press(key)
+        _wait_for_mse(page, _mse_text(n_bits=n_bits), UPDATE_TIMEOUT_MS)
+        page.wait_for_function(
+            "(n) => window.__qe.loads.length > n", arg=loads, timeout=UPDATE_TIMEOUT_MS
+        )
+        times.append(
+            page.evaluate(
+                "window.__qe.loads[window.__qe.loads.length - 1] - window.__qe.presses.at(-1)"
+            )
+        )
+    return times
+
+
+def _select(explorer, label: str, option: str) -> None:
+    """Pick ``option`` in the dropdown labelled ``label`` (its <select>)."""
+    explorer.get_by_label(label, exact=True).select_option(label=option)
+
+
 def _unexpected(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(p.search(e) for p, _ in IGNORED_CONSOLE_ERRORS)]
 
@@ -272,24 +322,63 @@ def test_explorer_updates_in_jupyterlab(lab):
 
             _run_all_cells(page)
             _wait_for_mse(page, _mse_text(), RUN_ALL_TIMEOUT_MS)
+            # Every cell has run and the kernel is idle: nothing else competes with the timing.
+            page.wait_for_function(ALL_CELLS_RUN_JS, timeout=RUN_ALL_TIMEOUT_MS)
+            page.wait_for_function(KERNEL_READY_JS, timeout=RUN_ALL_TIMEOUT_MS)
             explorer = page.locator(".qe-explorer")
             explorer.scroll_into_view_if_needed()
 
-            # Bits 8 -> 4 with the keyboard on the slider handle (ipywidgets 8 uses noUiSlider).
+            # Bits 8 -> 2 -> 8 with the keyboard on the slider handle (ipywidgets 8 uses
+            # noUiSlider), timing each step from the key press to the new picture.
+            page.evaluate(WATCH_STEPS_JS, explorer.locator("img").element_handle())
             handle = explorer.locator(".noUi-handle")
             handle.focus()
-            for _ in range(4):
+            times = _step_times(page, handle, "ArrowLeft", [7, 6, 5, 4, 3, 2])
+            times += _step_times(page, handle, "ArrowRight", [3, 4, 5, 6, 7, 8])
+            median = statistics.median(times)
+            report = {
+                "what": "bit slider step: key press to new picture loaded (ms)",
+                "steps": [round(t, 1) for t in times],
+                "median": round(median, 1),
+                "min": round(min(times), 1),
+                "max": round(max(times), 1),
+            }
+            print(f"\nexplorer step timings: {report}")
+            (ARTIFACTS / "explorer-timings.json").write_text(json.dumps(report, indent=1))
+            assert median < STEP_MEDIAN_LIMIT_MS, report
+            for _ in range(4):  # down to 4 bits for the rest
                 handle.press("ArrowLeft")
             _wait_for_mse(page, _mse_text(n_bits=4), UPDATE_TIMEOUT_MS)
 
+            # Mode and granularity; a group size that does not divide the 3 columns.
+            _select(explorer, "mode", "symmetric")
+            _select(explorer, "granularity", "per channel (rows)")
+            settings = {"n_bits": 4, "mode": "symmetric", "granularity": "per channel (rows)"}
+            _wait_for_mse(page, _mse_text(**settings), UPDATE_TIMEOUT_MS)
+            assert "3 scales, one per row" in explorer.locator(".qe-scale").inner_text()
+            _select(explorer, "granularity", "per group")
+            _select(explorer, "group size", "2")
+            message = explorer.locator(".qe-message")
+            message.wait_for(timeout=UPDATE_TIMEOUT_MS)
+            assert "group_size=2 does not divide" in message.inner_text()
+            assert explorer.locator("img").evaluate("img => getComputedStyle(img).visibility") == (
+                "hidden"
+            )
+            _select(explorer, "group size", "3")
+            settings.update(granularity="per group", group_size=3)
+            _wait_for_mse(page, _mse_text(**settings), UPDATE_TIMEOUT_MS)
+            _select(explorer, "mode", "asymmetric")
+            _select(explorer, "granularity", "per tensor")
+            _wait_for_mse(page, _mse_text(n_bits=4), UPDATE_TIMEOUT_MS)
+
             # Another tensor from the dropdown.
-            tensor_menu = explorer.get_by_label("tensor", exact=True)  # the <select> it labels
-            tensor_menu.select_option("normal with one outlier")
+            _select(explorer, "tensor", "normal with one outlier")
             _wait_for_mse(
                 page,
                 _mse_text(n_bits=4, tensor_name="normal with one outlier", size=16, seed=0),
                 UPDATE_TIMEOUT_MS,
             )
+            assert "does not apply" in explorer.locator(".qe-estimate").inner_text()
             assert explorer.locator(".qe-message").count() == 0
             image_width = explorer.locator("img").evaluate("img => img.naturalWidth")
             assert image_width > 0, "the explorer's picture did not render"
