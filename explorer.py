@@ -55,6 +55,7 @@ from helper import (
 
 __all__ = [
     "TENSOR_SOURCES",
+    "BUILTIN_TENSOR_SOURCES",
     "register_tensor_source",
     "lesson_test_tensor",
     "random_normal_tensor",
@@ -141,6 +142,10 @@ TENSOR_SOURCES: dict[str, Callable[[int, int], torch.Tensor]] = {
     "normal with one outlier": outlier_tensor,
     "all positive": positive_tensor,
 }
+
+#: The menu entries the explorer itself defines (others come from ``register_tensor_source``,
+#: e.g. the real weights that importing ``models`` adds).
+BUILTIN_TENSOR_SOURCES: tuple[str, ...] = tuple(TENSOR_SOURCES)
 
 
 def register_tensor_source(name: str, source: Callable[[int, int], torch.Tensor]) -> None:

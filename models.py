@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "verify_minilm_weights",
     "load_minilm",
     "restore_bert_buffers",
+    "quiet_torchao_import",
     "embed",
     "HUB_MODEL_ID",
     "load_hub_model",
@@ -270,6 +272,20 @@ def _quiet_offline_hub() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_torchao_import()
+
+
+def quiet_torchao_import() -> None:
+    """Silence what importing torchao writes on stderr on a CPU-only machine.
+
+    transformers imports torchao when it is installed (lesson 08 compares with it), and the
+    import logs a warning per GPU kernel library it cannot load (with the library's full path),
+    one about Triton, and torch logs a deprecation note about torchao's enums. None of it
+    concerns the CPU; all of it would land in the notebooks' stored outputs. Only those two
+    loggers are raised to ERROR; real errors still show.
+    """
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def minilm_weights_path() -> Path:
@@ -369,7 +385,12 @@ def load_hub_model(model_id: str = HUB_MODEL_ID, allow_download: bool = False):
             "call load_hub_model(model_id, allow_download=True)."
         )
     os.environ["HF_HUB_OFFLINE"] = "0"
+    # huggingface_hub reads HF_HUB_OFFLINE once, when imported: after load_minilm() in the
+    # same session it is already True there, so the environment variable alone is not enough.
+    from huggingface_hub import constants as hub_constants
     from sentence_transformers import SentenceTransformer
+
+    hub_constants.HF_HUB_OFFLINE = False
 
     return SentenceTransformer(model_id, device="cpu")
 

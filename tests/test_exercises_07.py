@@ -317,7 +317,9 @@ def test_float16_product_overflows_only_in_float16():
     assert out.dtype == torch.float16 and out.tolist() == [[127.0, 127.0]]
 
 
-def test_module_to_dtype_casts_the_float32_scales_but_not_the_int8_weights():
+def test_module_to_dtype_keeps_the_float32_scales_and_the_int8_weights():
+    """The lesson says: after .to(torch.bfloat16) the scales stay float32, the bias follows."""
     layer = helper.W8A16LinearLayer(3, 2).to(torch.bfloat16)
-    assert layer.scales.dtype == torch.bfloat16
+    assert layer.scales.dtype == torch.float32
+    assert layer.bias.dtype == torch.bfloat16
     assert layer.int8_weights.dtype == torch.int8

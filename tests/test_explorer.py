@@ -24,6 +24,7 @@ import examples
 import explorer as explorer_module
 import helper
 from explorer import (
+    BUILTIN_TENSOR_SOURCES,
     EXPLORER_CONTROLS,
     EXPLORER_DTYPES,
     EXPLORER_GRANULARITIES,
@@ -154,7 +155,7 @@ def set_controls(explorer: QuantizationExplorer, **values) -> None:
 
 
 @pytest.mark.parametrize(("dtype_name", "n_bits"), DTYPE_BITS)
-@pytest.mark.parametrize("tensor_name", list(TENSOR_SOURCES))
+@pytest.mark.parametrize("tensor_name", list(BUILTIN_TENSOR_SOURCES))
 def test_compute_matches_helper_for_every_dtype_bits_and_tensor(tensor_name, dtype_name, n_bits):
     numbers = QuantizationExplorer().compute(dtype_name, n_bits, tensor_name, 8, 3)
     want = expected(tensor_name, 8, 3, dtype_name, n_bits)
@@ -176,7 +177,7 @@ def test_lesson_tensor_int8_gives_the_seed_facts():
 
 
 @pytest.mark.parametrize("size", EXPLORER_SIZES)
-@pytest.mark.parametrize("tensor_name", [n for n in TENSOR_SOURCES if n != DEFAULT_TENSOR])
+@pytest.mark.parametrize("tensor_name", [n for n in BUILTIN_TENSOR_SOURCES if n != DEFAULT_TENSOR])
 def test_every_size_of_the_random_tensors(tensor_name, size):
     numbers = QuantizationExplorer().compute("int8", 4, tensor_name, size, 0)
     assert numbers["shape"] == (size, size)
@@ -184,7 +185,7 @@ def test_every_size_of_the_random_tensors(tensor_name, size):
     assert {key: numbers[key] for key in want} == want
 
 
-@pytest.mark.parametrize("tensor_name", list(TENSOR_SOURCES))
+@pytest.mark.parametrize("tensor_name", list(BUILTIN_TENSOR_SOURCES))
 def test_seeding_makes_every_tensor_reproducible(tensor_name):
     explorer = QuantizationExplorer()
     first = explorer.tensor(tensor_name, 16, 7)
@@ -199,7 +200,7 @@ def test_random_tensors_do_not_touch_the_global_random_state():
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
-    for name in TENSOR_SOURCES:
+    for name in BUILTIN_TENSOR_SOURCES:
         QuantizationExplorer().tensor(name, 8, 1)
     assert torch.equal(torch.rand(3), before)
 
@@ -235,7 +236,7 @@ WIDE = "wide 6x12 (test source)"
 @pytest.fixture
 def sources():
     """The tensor menu plus a 6x12 tensor (12 columns: groups of 2, 3, 4 all fit)."""
-    menu = dict(TENSOR_SOURCES)
+    menu = {name: TENSOR_SOURCES[name] for name in BUILTIN_TENSOR_SOURCES}
     menu[WIDE] = lambda seed, size: examples.varied_rows_weight(6, 12, seed)
     return menu
 
@@ -405,7 +406,7 @@ def test_estimate_check_thresholds(ratio, n, status):
 
 
 def test_every_control_value_through_the_widgets(explorer):
-    for tensor_name in TENSOR_SOURCES:
+    for tensor_name in BUILTIN_TENSOR_SOURCES:
         for dtype_name, n_bits in DTYPE_BITS:
             set_controls(explorer, tensor_name=tensor_name, size=4, seed=1)
             set_controls(explorer, dtype=dtype_name, n_bits=n_bits)
