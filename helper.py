@@ -853,8 +853,9 @@ def plot_number_line(
     ``r' = s * (clamp(round(r / s) + z) - z)`` (y axis), with the tensor's values on it.
 
     What to see: the flat steps are the levels (one per integer ``q``, ``s`` apart); 0 is a
-    level (it is ``q = z``); beyond the last level, in the shaded zones, the staircase is flat:
-    every value there saturates to the end level. The dotted diagonal is ``r' = r``, no error.
+    level (it is ``q = z``); more than half a step beyond the end levels, in the shaded zones,
+    the staircase is flat: every value there is clamped to the end level (closer to it, a value
+    is only rounded). The dotted diagonal is ``r' = r``, no error.
     A value's vertical distance to the diagonal is its error.
 
     Returns the figure, closed for pyplot like ``plot_quantization_errors``.
@@ -865,7 +866,9 @@ def plot_number_line(
     scale = float(_check_scale(scale, torch.Size([]), torch.float32))
     zero_point = int(_check_zero_point(zero_point, torch.Size([]), q_min, q_max))
     low_level, high_level = scale * (q_min - zero_point), scale * (q_max - zero_point)
-    left, right = min(r_min, low_level, 0.0), max(r_max, high_level, 0.0)
+    # clamping starts half a step beyond the end levels; closer values just round to them
+    low_clamp, high_clamp = low_level - scale / 2, high_level + scale / 2
+    left, right = min(r_min, low_clamp, 0.0), max(r_max, high_clamp, 0.0)
     pad = 0.08 * (right - left)
     left, right = left - pad, right + pad
     xs = torch.linspace(left, right, 4001, dtype=torch.float64)
@@ -875,8 +878,8 @@ def plot_number_line(
     )
 
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
-    ax.axvspan(left, low_level, color="tab:red", alpha=0.12, label="saturated (clamped)")
-    ax.axvspan(high_level, right, color="tab:red", alpha=0.12)
+    ax.axvspan(left, low_clamp, color="tab:red", alpha=0.12, label="saturated (clamped)")
+    ax.axvspan(high_clamp, right, color="tab:red", alpha=0.12)
     ax.plot(xs, xs, ":", color="grey", linewidth=1, label="r' = r (no error)")
     ax.step(xs, ys.double(), where="mid", color="tab:blue", linewidth=1.2, label="r' (staircase)")
     ax.plot(r, back.double(), "o", color="tab:orange", markersize=6, label="the tensor's values")
@@ -949,6 +952,119 @@ def linear_q_symmetric(
     r = _check_tensor(tensor)
     quantized, scale, _ = quantize_blockwise(r, r.shape, dtype, n_bits, symmetric=True)
     return quantized, scale.item()
+
+
+#: ``plot_symmetric_vs_asymmetric`` draws every level of a grid up to this many levels; a
+#: finer grid (int16 has 65,536) gets every k-th unused level, and all the levels in use.
+MAX_LEVEL_LINES = 256
+
+
+def _level_lines(ax, levels: torch.Tensor, color: str, width: float, label: str) -> None:
+    """Vertical lines at ``levels`` (real values) spanning the whole height of ``ax``."""
+    from matplotlib.collections import LineCollection
+
+    segments = [((x, 0.0), (x, 1.0)) for x in levels.tolist()]
+    lines = LineCollection(
+        segments,
+        colors=color,
+        linewidths=width,
+        transform=ax.get_xaxis_transform(),  # x in data units, y from 0 to 1 of the axes
+        label=label,
+        zorder=1,
+    )
+    ax.add_collection(lines, autolim=False)
+
+
+def plot_symmetric_vs_asymmetric(
+    tensor: torch.Tensor,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    bins: int = 40,
+    title: str | None = None,
+) -> Figure:
+    """One tensor on the asymmetric grid (top) and on the symmetric grid (bottom).
+
+    Each panel is a histogram of the tensor's values with the grid's levels
+    ``r = s * (q - z)`` drawn over it as vertical lines: red where at least one value is
+    rounded to the level, light grey where none is. Both panels share the x axis, and each
+    names its scale, zero point, levels in use, MSE and SQNR (``quantization_error``,
+    ``sqnr_db``).
+
+    What to see: the asymmetric grid spans ``[min(r_min, 0), max(r_max, 0)]``, the symmetric
+    one ``[-max|r|, max|r|]``. Where the data does not go, the levels stay grey: wasted. The
+    same number of levels over a wider span means a larger step, hence a larger error.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+
+    >>> fig = plot_symmetric_vs_asymmetric(torch.tensor([1.0, 2.0, 4.0]), n_bits=4)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['asymmetric: s = 0.2667, z = -8', 'symmetric: s = 0.5714, z = 0']
+    """
+    q_min, q_max = get_q_range(dtype, n_bits)
+    r = _check_tensor(tensor)
+    r_min, r_max = _min_max(r)
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+        raise ValueError(f"bins must be a whole number >= 1, got {bins!r}.")
+    modes = []
+    for mode, symmetric in (("asymmetric", False), ("symmetric", True)):
+        quantized, scale, zero_point = quantize_blockwise(
+            r, r.shape, dtype, n_bits, symmetric=symmetric
+        )
+        modes.append((mode, quantized, scale.item(), int(zero_point)))
+    spans = [(s * (q_min - z), s * (q_max - z)) for _, _, s, z in modes]
+    left = min([r_min] + [low for low, _ in spans])
+    right = max([r_max] + [high for _, high in spans])
+    pad = 0.03 * (right - left)
+    values = r.flatten().to(torch.float64)
+    if r_max > r_min:
+        counts, edges = torch.histogram(values, bins=int(bins), range=(r_min, r_max))
+    else:  # a constant tensor: one narrow bar
+        counts, edges = torch.histogram(values, bins=1, range=(r_min - pad / 3, r_max + pad / 3))
+    levels = q_max - q_min + 1
+    every_q = torch.arange(q_min, q_max + 1, dtype=torch.int64)
+    step = math.ceil(levels / MAX_LEVEL_LINES)
+
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True, layout="constrained")
+    for ax, (mode, quantized, s, z) in zip(axes, modes, strict=True):
+        back = linear_dequantization(quantized, s, z)
+        used = torch.isin(every_q, torch.unique(quantized.to(torch.int64)))
+        unused_q = every_q[~used][::step]
+        _level_lines(ax, s * (unused_q - z).double(), "0.8", 0.6, "level no value uses")
+        _level_lines(ax, s * (every_q[used] - z).double(), "tab:red", 1.0, "level in use")
+        ax.stairs(
+            counts.numpy(),
+            edges.numpy(),
+            fill=True,
+            color="tab:blue",
+            alpha=0.7,
+            label="the tensor's values (histogram)",
+            zorder=2,
+        )
+        ax.set_title(f"{mode}: s = {s:.4g}, z = {z}", fontsize=12)
+        ax.text(
+            0.01,
+            0.95,
+            f"levels in use: {int(used.sum()):,} of {levels:,}\n"
+            f"MSE = {quantization_error(r, back).item():.4g}\n"
+            f"SQNR = {sqnr_db(r, back):.1f} dB",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=10,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9},
+        )
+        ax.set_ylabel("count")
+        ax.set_ylim(0, 1.15 * max(counts.max().item(), 1.0))
+    axes[-1].set_xlim(left - pad, right + pad)
+    axes[-1].set_xlabel("value r (levels: r = s * (q - z))")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
+    bits = f"{n_bits}-bit " if n_bits is not None else ""
+    fig.suptitle(
+        title or f"{values.numel():,} values on two {bits}{dtype_name(dtype)} grids",
+        fontsize=13,
+    )
+    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1091,8 +1207,9 @@ def block_range(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The smallest and largest value of every block, as float64 tensors of shape ``n_blocks``.
 
-    One ``aminmax`` pass per tensor for a single block or a single reduced dimension; raises a
-    ``ValueError`` if any block holds a NaN or an infinity.
+    One ``aminmax`` pass for a single block; ``amin`` and ``amax`` otherwise (along a
+    dimension, two vectorised passes take about a sixth of the time of one ``aminmax``). Raises
+    a ``ValueError`` if any block holds a NaN or an infinity.
 
     >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
     >>> r_min, r_max = block_range(t, (1, 3))      # per row
@@ -1103,15 +1220,19 @@ def block_range(
     blocks = _blocks_of(r, block_size)
     view = _view(r, blocks)
     reduce = tuple(d for d, p in enumerate(blocks.param_shape) if p == 1)
-    if len(reduce) == view.dim():
+    if not reduce:  # every block is one element (per channel of a 1-D tensor): nothing to reduce
+        r_min = r_max = view
+    elif len(reduce) == view.dim():
         r_min, r_max = torch.aminmax(view)
-    elif len(reduce) == 1:
-        r_min, r_max = torch.aminmax(view, dim=reduce[0], keepdim=True)
     else:
         r_min, r_max = view.amin(dim=reduce, keepdim=True), view.amax(dim=reduce, keepdim=True)
     _check_finite_range(r_min, r_max, "tensor")
     n_blocks = blocks.n_blocks if tensor.dim() else ()
-    return r_min.reshape(n_blocks).double(), r_max.reshape(n_blocks).double()
+    # copy=True: never hand back a view of the caller's (float64) tensor
+    return (
+        r_min.reshape(n_blocks).to(torch.float64, copy=True),
+        r_max.reshape(n_blocks).to(torch.float64, copy=True),
+    )
 
 
 def choose_qparams_affine(
@@ -1161,9 +1282,15 @@ def choose_qparams_affine(
 
 
 def _check_params(param: Any, blocks: Blocks, n_blocks: tuple[int, ...], name: str) -> torch.Tensor:
-    """A number, or a tensor with one value per block (shape ``n_blocks``), in param_shape."""
+    """A number, or a tensor with one value per block (shape ``n_blocks``), in param_shape.
+
+    A number or a 1-element tensor is one value shared by every block."""
     if not isinstance(param, torch.Tensor):
+        if isinstance(param, bool) or not isinstance(param, numbers.Real):
+            raise TypeError(f"{name} must be a number or a tensor, got {type(param).__name__}.")
         return torch.tensor(param, dtype=torch.float64).reshape((1,) * len(blocks.param_shape))
+    if param.numel() == 1:
+        return param.detach().reshape((1,) * len(blocks.param_shape))
     if param.numel() != math.prod(n_blocks) or (
         param.numel() > 1 and tuple(param.shape) != n_blocks
     ):
@@ -1185,8 +1312,8 @@ def quantize_affine(
     """Quantize every block with its own scale and zero point; returns ``dtype``, same shape.
 
     ``scale`` and ``zero_point`` have shape ``n_blocks`` (what ``choose_qparams_affine``
-    returns) or are numbers for a single block. The formula is section 4's, and so is the
-    chunked, in-place computation.
+    returns), or are one number (or 1-element tensor) that every block shares. The formula
+    is section 4's, and so is the chunked, in-place computation.
 
     >>> t = torch.tensor([[1.0, -2.0], [30.0, 40.0]])
     >>> s, z = choose_qparams_affine(t, (1, 2), symmetric=True)
@@ -1372,6 +1499,118 @@ def linear_dequantization_per_group(
     return dequantize_affine(q, block_size, scale.reshape(n_blocks), zero_point)
 
 
+# What granularity costs (lesson 05) ------------------------------------------------------------
+# Finer blocks fit the data better but store more scales. These two functions put a number on
+# that trade: the storage cost per element, and a plot of error against it.
+
+
+def bits_per_weight(
+    shape: Sequence[int],
+    block_size: Sequence[int],
+    n_bits: int = 8,
+    scale_bits: int = 32,
+    zero_point_bits: int = 0,
+) -> float:
+    """The storage cost of one element, its share of the scales and zero points included::
+
+        bits per weight = n_bits + (scale_bits + zero_point_bits) * blocks / elements
+
+    Every block stores one scale (``scale_bits``: 32 for float32, 16 for float16 or bfloat16)
+    and, in asymmetric mode, one zero point (``zero_point_bits``, e.g. 8; symmetric mode
+    stores none, so 0). Per group of ``g`` along the rows this is ``n_bits + scale_bits / g``.
+
+    >>> bits_per_weight((256, 256), (1, 32), n_bits=4)      # groups of 32, float32 scales
+    5.0
+    >>> bits_per_weight((256, 256), (1, 256), scale_bits=16)  # one float16 scale per row
+    8.0625
+    >>> bits_per_weight((3, 3), (1, 3))                     # per row of a tiny tensor
+    18.666666666666664
+    """
+    for name, value, low in (
+        ("n_bits", n_bits, 1),
+        ("scale_bits", scale_bits, 0),
+        ("zero_point_bits", zero_point_bits, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}.")
+    shape = tuple(int(n) for n in shape)
+    if not shape or 0 in shape:
+        raise ValueError(f"shape {shape} has no elements to count the cost of.")
+    blocks = math.prod(block_shapes(shape, block_size).n_blocks)
+    return n_bits + (scale_bits + zero_point_bits) * blocks / math.prod(shape)
+
+
+class TradeoffPoint(NamedTuple):
+    """One measured quantization of a tensor, a point of ``plot_granularity_tradeoff``."""
+
+    label: str  # the granularity, e.g. "per group of 32"
+    n_bits: int  # bits of each quantized value
+    bits_per_weight: float  # n_bits plus the scales' share (see ``bits_per_weight``)
+    mse: float  # quantization_error of the round trip, > 0
+
+
+def plot_granularity_tradeoff(points: Sequence[TradeoffPoint], title: str | None = None) -> Figure:
+    """The error of each granularity, and the error against what it costs to store.
+
+    ``points`` are ``TradeoffPoint(label, n_bits, bits_per_weight, mse)`` tuples, one per
+    granularity and bit width. Left panel: the MSE of every granularity, numbered in the order
+    of the points, one line per bit width. Right panel: the same MSE against bits per weight
+    (scales included), each point marked with its granularity's number; a point further down
+    and to the left is a better deal. Both error axes are logarithmic: every major grid line
+    down is an error 10x smaller.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+    """
+    points = [TradeoffPoint(*point) for point in points]
+    if not points:
+        raise ValueError("points is empty: pass at least one TradeoffPoint to plot.")
+    for point in points:
+        if not (math.isfinite(point.mse) and point.mse > 0):
+            raise ValueError(
+                f"the MSE of {point.label!r} is {point.mse!r}: a log axis needs a positive, "
+                "finite error."
+            )
+    labels = list(dict.fromkeys(point.label for point in points))
+    widths = sorted({point.n_bits for point in points}, reverse=True)
+    colours, markers = ("tab:blue", "tab:orange", "tab:green", "tab:purple"), "osD^v"
+
+    fig, (by_label, by_cost) = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained")
+    for i, n_bits in enumerate(widths):
+        mine = [point for point in points if point.n_bits == n_bits]
+        style = {
+            "color": colours[i % len(colours)],
+            "marker": markers[i % len(markers)],
+            "label": f"{n_bits}-bit values",
+        }
+        by_label.plot([labels.index(p.label) for p in mine], [p.mse for p in mine], **style)
+        by_cost.plot([p.bits_per_weight for p in mine], [p.mse for p in mine], **style)
+        for point in mine:  # numbered like the left panel's granularities: short, no overlap
+            by_cost.annotate(
+                str(labels.index(point.label) + 1),
+                (point.bits_per_weight, point.mse),
+                xytext=(4, 4),
+                textcoords="offset points",
+                ha="left",
+                fontsize=9,
+                color=style["color"],
+            )
+    numbered = [f"{number}: {label}" for number, label in enumerate(labels, start=1)]
+    by_label.set_xticks(range(len(labels)), numbered, rotation=30, ha="right")
+    by_label.set_xlabel("granularity")
+    by_label.set_title("Error per granularity", fontsize=12)
+    by_cost.set_xlabel("bits per weight, scales included")
+    by_cost.set_title("Error against storage cost", fontsize=12)
+    for ax in (by_label, by_cost):
+        ax.set_yscale("log")
+        ax.set_ylabel("MSE (log scale)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    plt.close(fig)
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # 10. Weights and activations (course lesson L3-E)
 # ---------------------------------------------------------------------------------------------
@@ -1435,12 +1674,14 @@ def quantized_linear_W8A8_without_bias(
 
         y[b, o] = s_x[b] * s_w[o] * sum_i (q_x[b, i] - z_x[b]) * (q_w[o, i] - z_w[o])
 
-    The sum runs over ``in_features`` in int32 (no int8 product can overflow it for any
-    realistic layer); the scales multiply only once per output. That factoring needs one
-    activation scale per tensor or per row (token), shape ``(batch, 1)``, and one weight
-    scale per tensor or per output channel, shape ``(out, 1)``: a scale that varied along
-    ``in_features`` could not be pulled out of the sum. ``q_x`` is (batch, in_features),
-    ``q_w`` is (out_features, in_features); the result is float32 (batch, out_features).
+    The sum runs over ``in_features`` in int64, exact for any layer: in int32 it would wrap
+    around, since an int8 ``q - z`` reaches 255 and 40000 products of 255 * 255 pass 2**31
+    (an int16 activation passes it within 500). The scales multiply only once per output.
+    That factoring needs one activation scale per tensor or per row (token), shape
+    ``(batch, 1)``, and one weight scale per tensor or per output channel, shape ``(out, 1)``:
+    a scale that varied along ``in_features`` could not be pulled out of the sum. ``q_x`` is
+    (batch, in_features), ``q_w`` is (out_features, in_features); the result is float32
+    (batch, out_features).
 
     >>> q_x = torch.tensor([[127, 0]], dtype=torch.int8)
     >>> q_w = torch.tensor([[-127, 64], [0, 127]], dtype=torch.int8)
@@ -1459,11 +1700,94 @@ def quantized_linear_W8A8_without_bias(
         params[name] = torch.as_tensor(checked, dtype=torch.float64).reshape(-1, 1)
     for name, value, rows in (("z_x", z_x, qx.shape[0]), ("z_w", z_w, qw.shape[0])):
         checked = _check_zero_point(value, torch.Size([rows, 1]))
-        params[name] = torch.as_tensor(checked, dtype=torch.int32).reshape(-1, 1)
-    x_int = qx.to(torch.int32) - params["z_x"]
-    w_int = qw.to(torch.int32) - params["z_w"]
-    accumulated = x_int @ w_int.T  # int32: exact
+        params[name] = torch.as_tensor(checked, dtype=torch.int64).reshape(-1, 1)
+    x_int = qx.to(torch.int64) - params["z_x"]
+    w_int = qw.to(torch.int64) - params["z_w"]
+    accumulated = x_int @ w_int.T  # int64: exact
     return (accumulated.double() * params["s_x"] * params["s_w"].T).to(torch.float32)
+
+
+def sqnr_db_per_row(reference: torch.Tensor, approximation: torch.Tensor) -> torch.Tensor:
+    """The SQNR of every row (every token of a batch) in decibels: a float64 tensor with one
+    value per row, the error measured along the last dimension::
+
+        sqnr[b] = 10 * log10( mean_o(y[b, o] ** 2) / mean_o((y'[b, o] - y[b, o]) ** 2) )
+
+    ``sqnr_db`` gives one number for a whole batch, and that number is dominated by the rows
+    with the largest values: a batch whose large tokens come out well can hide a small token
+    that is lost completely. As in ``sqnr_db``, a row that comes back exactly gives ``inf``,
+    an all-zero row that does not gives ``-inf``.
+
+    >>> y = torch.tensor([[10.0, 0.0], [0.1, 0.0]])
+    >>> sqnr_db_per_row(y, torch.tensor([[10.0, 1.0], [0.2, 0.0]]))
+    tensor([20.,  0.], dtype=torch.float64)
+    """
+    r, r2 = _check_pair(reference, approximation)
+    if r.dim() == 0:
+        raise ValueError("a 0-dim tensor has no rows: use sqnr_db for a single number.")
+    signal = r.double().square().mean(dim=-1)
+    noise = (r2.double() - r.double()).square().mean(dim=-1)
+    sqnr = 10.0 * torch.log10(signal / noise)
+    sqnr[noise == 0] = math.inf
+    sqnr[(noise > 0) & (signal == 0)] = -math.inf
+    return sqnr
+
+
+def plot_output_sqnr(
+    reference: torch.Tensor, outputs: dict[str, torch.Tensor], title: str | None = None
+) -> Figure:
+    """How close several quantized layers come to the float one, overall and token by token.
+
+    ``reference`` is the float output, shape (tokens, out_features); ``outputs`` maps a label
+    (``"W8A8, activations per token"``) to an output of the same shape. Left: one bar per
+    output, its SQNR over the whole batch (``sqnr_db``). Right: the SQNR of every token
+    (``sqnr_db_per_row``) against the size of that token's float output (its RMS, log scale).
+
+    What to see: higher is better, 6 dB is about one bit. A line that falls to the left means
+    small tokens come out worse than large ones, which the single number on the left hides.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+    """
+    y = _check_tensor(reference, "reference")
+    if y.dim() != 2:
+        raise ValueError(f"reference must be 2-D (tokens, out_features), got {tuple(y.shape)}.")
+    if not isinstance(outputs, dict) or not outputs:
+        raise TypeError("outputs must be a non-empty dict {label: output tensor}.")
+    overall = {label: sqnr_db(y, out) for label, out in outputs.items()}
+    per_token = {label: sqnr_db_per_row(y, out) for label, out in outputs.items()}
+    rms = y.double().square().mean(dim=-1).sqrt()
+    order = torch.argsort(rms)
+
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(16, 4.8), layout="constrained", gridspec_kw={"width_ratios": [1, 1.3]}
+    )
+    labels = list(outputs)
+    colors = [plt.get_cmap("tab10")(i % 10) for i in range(len(labels))]
+    finite = [v for v in overall.values() if math.isfinite(v)]
+    top = max([*finite, 1.0]) * 1.2  # an exact output (inf dB) gets a bar to the edge
+    widths = [min(max(overall[k], 0.0), top) for k in labels]
+    bars = left.barh(range(len(labels)), widths, color=colors)
+    texts = [f"{overall[k]:.1f} dB" if math.isfinite(overall[k]) else "exact" for k in labels]
+    left.bar_label(bars, labels=texts, padding=3)
+    left.set_yticks(range(len(labels)), labels)
+    left.invert_yaxis()
+    left.set_xlabel("SQNR over the whole batch (dB, higher is better)")
+    left.set_xlim(0, top * 1.15)
+    left.set_title("One number per layer", fontsize=12)
+    left.grid(axis="x", alpha=0.3)
+    for (label, values), color in zip(per_token.items(), colors, strict=True):
+        values = values.masked_fill(values.isinf(), math.nan)  # exact rows: not drawn
+        right.plot(rms[order], values[order], "o-", color=color, label=label, markersize=4)
+    right.set_xscale("log")
+    right.set_xlabel("size of the token's float output (RMS, log scale)")
+    right.set_ylabel("SQNR of the token (dB)")
+    right.set_title("Token by token", fontsize=12)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        fig.suptitle(title, fontsize=13)
+    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1488,9 +1812,10 @@ def w8_a16_forward(
     one scale per output row, so it can multiply the output's last dimension after the
     product (it factors out of each output's sum). That is why its shape matters: an
     ``(out, 1)`` scale would broadcast a ``(batch, out)`` output to ``(out, out)`` silently, so
-    anything but ``(out,)`` is an error here. The product runs in float32 (exact for int8
-    weights) and the result is cast to ``input``'s dtype: a float16 input cannot overflow in
-    ``input @ weight.T`` before the scale shrinks it. ``bias`` has shape (out,) or (1, out).
+    anything but ``(out,)`` is an error here. The product runs in float32 (float64 for a
+    float64 input; int8 weights convert exactly) and the result is cast to ``input``'s
+    dtype: a float16 input cannot overflow in ``input @ weight.T`` before the scale shrinks
+    it. ``bias`` has shape (out,) or (1, out).
 
     >>> w = torch.tensor([[127, -64], [0, 127]], dtype=torch.int8)
     >>> w8_a16_forward(w, torch.tensor([[1.0, 2.0]]), torch.tensor([0.01, 0.02]))
@@ -1512,14 +1837,18 @@ def w8_a16_forward(
             f"{tuple(scales.shape)}; an (out, 1) scale would broadcast the output to the wrong "
             "shape: use scales.reshape(-1)."
         )
-    output = F.linear(x.to(torch.float32), q.to(torch.float32)) * scales.to(torch.float32)
     if bias is not None:
-        if bias.numel() != out_features:
+        if not isinstance(bias, torch.Tensor) or not bias.is_floating_point():
+            raise TypeError("bias must be a float tensor of shape (out,) or (1, out), or None.")
+        if tuple(bias.shape) not in ((out_features,), (1, out_features)):
             raise ValueError(
-                f"bias must hold {out_features} values (shape (out,) or (1, out)), got shape "
+                f"bias must have shape ({out_features},) or (1, {out_features}), got "
                 f"{tuple(bias.shape)}."
             )
-        output = output + bias.reshape(-1).to(torch.float32)
+    compute = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
+    output = F.linear(x.to(compute), q.to(compute)) * scales.to(compute)
+    if bias is not None:
+        output = output + bias.reshape(-1).to(compute)
     return output.to(x.dtype)
 
 
@@ -1586,6 +1915,18 @@ class W8A16LinearLayer(nn.Module):
         """``w8_a16_forward`` with this layer's buffers; returns ``input``'s dtype."""
         return w8_a16_forward(self.int8_weights, input, self.scales, self.bias)
 
+    def _apply(self, fn, recurse=True):
+        """``model.to(torch.bfloat16)`` and ``model.half()`` cast every float buffer; keep the
+        scales in float32 (see above) and only let them move to the new device."""
+        scales = self.scales
+        super()._apply(fn, recurse)
+        if self.scales.dtype != scales.dtype:  # a cast: keep float32, take only the device
+            device = self.scales.device
+            self.scales = (
+                torch.empty_like(scales, device=device) if scales.is_meta else scales.to(device)
+            )
+        return self
+
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -1599,26 +1940,37 @@ def _replace_linears(
     module_name_to_exclude: Sequence[str],
     quantize: bool,
     prefix: str = "",
+    replaced: dict[int, nn.Module] | None = None,
 ) -> None:
-    """Walk ``module``'s children and swap every ``nn.Linear`` not excluded by name."""
-    for name, child in module.named_children():
+    """Walk ``module``'s children and swap every ``nn.Linear`` not excluded by name. An
+    excluded child is left alone with everything inside it; a new layer is built on the device
+    of the one it replaces (``meta`` in a skeleton); a layer that appears under several names
+    becomes one new layer under all of them (``replaced`` remembers them)."""
+    replaced = {} if replaced is None else replaced
+    for name, child in list(module._modules.items()):  # every name, even of a shared child
         full_name = f"{prefix}{name}"
-        if isinstance(child, nn.Linear) and not (
-            name in module_name_to_exclude or full_name in module_name_to_exclude
-        ):
-            new = target_class(
-                child.in_features,
-                child.out_features,
-                bias=child.bias is not None,
-                dtype=child.weight.dtype,
-            )
+        if child is None or name in module_name_to_exclude or full_name in module_name_to_exclude:
+            continue
+        if id(child) in replaced:  # one layer registered under two names: replace it once
+            setattr(module, name, replaced[id(child)])
+        elif isinstance(child, nn.Linear):
+            with torch.device(child.weight.device):
+                new = target_class(
+                    child.in_features,
+                    child.out_features,
+                    bias=child.bias is not None,
+                    dtype=child.weight.dtype,
+                )
             if quantize:
                 new.quantize(child.weight.detach())
             if child.bias is not None and not child.bias.is_meta:
                 new.bias.copy_(child.bias.detach().reshape(new.bias.shape))
+            replaced[id(child)] = new
             setattr(module, name, new)
         else:
-            _replace_linears(child, target_class, module_name_to_exclude, quantize, full_name + ".")
+            _replace_linears(
+                child, target_class, module_name_to_exclude, quantize, full_name + ".", replaced
+            )
 
 
 def replace_linear_with_target(
@@ -1629,10 +1981,11 @@ def replace_linear_with_target(
     """Replace every ``nn.Linear`` inside ``module`` (recursively, in place) by an empty
     ``target_class(in_features, out_features, bias=..., dtype=...)``, keeping its bias and dtype.
 
-    A linear layer whose name (``"lm_head"``) or dotted path (``"encoder.layer.0.output"``)
-    is in ``module_name_to_exclude`` stays as it is. Returns ``module``. Use this to build a
-    skeleton to load quantized weights into; ``replace_linear_with_target_and_quantize``
-    also quantizes the existing weights.
+    A module whose name (``"lm_head"``) or dotted path (``"encoder.layer.0.output"``) is in
+    ``module_name_to_exclude`` stays as it is, with every linear layer inside it. Returns
+    ``module``. Use this to build a skeleton to load quantized weights into (the new layers
+    are built on the device of the ones they replace: ``meta`` in a skeleton);
+    ``replace_linear_with_target_and_quantize`` also quantizes the existing weights.
     """
     _check_module(module, target_class, module_name_to_exclude)
     _replace_linears(module, target_class, tuple(module_name_to_exclude), quantize=False)
@@ -1664,3 +2017,1483 @@ def _check_module(module: Any, target_class: Any, names: Any) -> None:
         )
     if isinstance(names, str):
         raise TypeError(f"module_name_to_exclude must be a list of names, e.g. [{names!r}].")
+
+
+def layer_names(module: nn.Module, layer_class: type | tuple[type, ...] = nn.Linear) -> list[str]:
+    """The dotted names of every module inside ``module`` that is a ``layer_class``
+    (``isinstance``, so subclasses count), in the order of ``module.named_modules()``.
+
+    Ask it after a replacement to see what happened: ``layer_names(model, W8A16LinearLayer)``
+    lists what was replaced, ``layer_names(model)`` what is still an ``nn.Linear``. A module
+    registered under two names is listed once, under the first.
+
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 1)))
+    >>> layer_names(model)
+    ['0', '2.0']
+    >>> layer_names(model, nn.ReLU)
+    ['1']
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
+    classes = layer_class if isinstance(layer_class, tuple) else (layer_class,)
+    if not classes or not all(isinstance(c, type) for c in classes):
+        raise TypeError(
+            f"layer_class must be a class such as nn.Linear (or a tuple of classes), got "
+            f"{layer_class!r}."
+        )
+    return [name for name, child in module.named_modules() if isinstance(child, classes)]
+
+
+# Accuracy of a quantized model (lesson 10) ----------------------------------------------------
+# A 4-bit or 2-bit weight needs no 4-bit kernel to be *measured*: quantize it, dequantize it at
+# once and put the float result back into the model. This "fake quantization" leaves the model
+# computing in float, with exactly the values a low-bit weight could hold, so its accuracy is
+# the accuracy a real low-bit kernel would give (up to float rounding in the matrix products).
+
+
+def fake_quantize(
+    weight: torch.Tensor,
+    n_bits: int = 8,
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+) -> torch.Tensor:
+    """``weight`` after a symmetric round trip at ``n_bits``: quantized, then dequantized::
+
+        w' = s * clamp(round(w / s), q_min, q_max)      s = max|w| / q_max, per block
+
+    with ``q_max = 2**(n_bits - 1) - 1`` and ``q_min = -2**(n_bits - 1)``. ``granularity`` is
+    ``"per_tensor"``, ``"per_channel"`` (one scale per output row: dim 0 of an
+    ``(out_features, in_features)`` weight) or ``"per_group"`` (``group_size`` consecutive
+    weights of a row). The result has ``weight``'s shape and float dtype.
+
+    At 2 bits the levels are -2, -1, 0 and 1 and ``s = max|w|``: every weight becomes
+    ``-s``, ``0`` or ``s``, and each magnitude below half its block's largest becomes 0.
+
+    >>> w = torch.tensor([[0.9, -0.2, 0.5, 0.1], [0.03, -0.01, 0.02, 0.0]])
+    >>> fake_quantize(w, n_bits=2, granularity="per_tensor")
+    tensor([[0.9000, 0.0000, 0.9000, 0.0000],
+            [0.0000, 0.0000, 0.0000, 0.0000]])
+    >>> fake_quantize(w, n_bits=2, granularity="per_channel")
+    tensor([[0.9000, 0.0000, 0.9000, 0.0000],
+            [0.0300, 0.0000, 0.0300, 0.0000]])
+    """
+    w = _check_tensor(weight, "weight")
+    if granularity == "per_group" and w.dim() == 0:
+        raise ValueError("a 0-dim weight has no rows to split into groups.")
+    block_size = granularity_block_size(w.shape, granularity, dim=0, group_size=group_size)
+    q, scale, zero_point = quantize_blockwise(
+        w.float(), block_size, torch.int8, n_bits, symmetric=True
+    )
+    output_dtype = weight.dtype if weight.is_floating_point() else torch.float32
+    return dequantize_affine(q, block_size, scale, zero_point, output_dtype=output_dtype)
+
+
+def fake_quantize_linears(
+    model: nn.Module,
+    n_bits: int = 8,
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+    layers: Sequence[str] | None = None,
+) -> nn.Module:
+    """A **copy** of ``model`` whose ``nn.Linear`` weights are replaced by ``fake_quantize(
+    weight, n_bits, granularity, group_size)``; biases stay as they are.
+
+    ``layers`` names the linear layers to quantize (dotted names, as ``layer_names(model)``
+    lists them); ``None`` means all of them. ``model`` itself is not changed, so the float
+    model and the quantized copy can be compared side by side. With ``"per_group"``,
+    ``group_size`` must divide every chosen layer's ``in_features``.
+
+    >>> model = nn.Sequential(nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[0.9, -0.2, 0.5, 0.1], [0.3, 0.0, 0.1, 0.2]]))
+    >>> fake_quantize_linears(model, n_bits=2, granularity="per_tensor", layers=["0"])[0].weight
+    Parameter containing:
+    tensor([[0.9000, 0.0000, 0.9000, 0.0000],
+            [0.0000, 0.0000, 0.0000, 0.0000]], requires_grad=True)
+    >>> model[0].weight[1]      # the original is untouched
+    tensor([0.3000, 0.0000, 0.1000, 0.2000], grad_fn=<SelectBackward0>)
+    """
+    import copy
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    linears = layer_names(model)
+    if layers is None:
+        chosen = linears
+    else:
+        if isinstance(layers, str):
+            raise TypeError(f"layers must be a list of names, e.g. [{layers!r}].")
+        chosen = list(layers)
+        unknown = [name for name in chosen if name not in linears]
+        if unknown:
+            raise ValueError(
+                f"no nn.Linear named {', '.join(map(repr, unknown))} in this model; its linear "
+                f"layers are {', '.join(map(repr, linears))}."
+            )
+    quantized = copy.deepcopy(model)
+    for name in chosen:
+        layer = quantized.get_submodule(name)
+        with torch.no_grad():
+            layer.weight.copy_(
+                fake_quantize(layer.weight.detach(), n_bits, granularity, group_size)
+            )
+    return quantized
+
+
+def linears_bits_per_weight(
+    model: nn.Module,
+    n_bits: int = 8,
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+    scale_bits: int = 32,
+) -> float:
+    """What one weight of ``model``'s ``nn.Linear`` layers costs on average, in bits, with
+    ``n_bits`` values and one ``scale_bits`` scale per block (symmetric: no zero point)::
+
+        sum over layers of  bits_per_weight(layer) * weights in layer  /  all weights
+
+    Lesson 05's ``bits_per_weight`` for each layer, weighted by the layer's size.
+
+    >>> model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    >>> linears_bits_per_weight(model, 4, "per_group", group_size=16)     # 4 + 32 / 16
+    6.0
+    >>> round(linears_bits_per_weight(model, 4, "per_channel"), 4)        # 4 + 32 / in
+    4.5676
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    weights = [model.get_submodule(name).weight for name in layer_names(model)]
+    if not weights:
+        raise ValueError("model has no nn.Linear layer to count.")
+    total = 0.0
+    for w in weights:
+        block = granularity_block_size(w.shape, granularity, dim=0, group_size=group_size)
+        total += bits_per_weight(w.shape, block, n_bits, scale_bits) * w.numel()
+    return total / sum(w.numel() for w in weights)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """The class ``model`` picks for each input: the argmax of its outputs (int64, one per row).
+
+    >>> predict(nn.Identity(), torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]]))
+    tensor([1, 0])
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    return model(inputs).argmax(dim=-1)
+
+
+def plot_digits(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    predictions: torch.Tensor | None = None,
+    columns: int = 8,
+    title: str | None = None,
+) -> Figure:
+    """Small 8x8 digit images in a grid, each titled with its label and, if given, the
+    model's prediction (in red when it is wrong).
+
+    ``images`` is ``(n, 64)`` (flattened 8x8 pixels, 0 = white, 1 = black) or ``(n, 8, 8)``;
+    ``labels`` and ``predictions`` hold one whole number per image. Returns the figure,
+    closed for pyplot like ``plot_quantization_errors``.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}.")
+    pictures = images
+    if pictures.dim() == 2 and pictures.shape[1] == 64:
+        pictures = pictures.reshape(-1, 8, 8)
+    if pictures.dim() != 3 or tuple(pictures.shape[1:]) != (8, 8) or len(pictures) == 0:
+        raise ValueError(
+            f"images must be (n, 64) or (n, 8, 8) with n >= 1, got {tuple(images.shape)}."
+        )
+    n = len(pictures)
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values is None and name == "predictions":
+            continue
+        if not isinstance(values, torch.Tensor) or values.dim() != 1 or len(values) != n:
+            raise ValueError(f"{name} must be a 1-D tensor with one entry per image ({n}).")
+    if isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
+        raise ValueError(f"columns must be a whole number >= 1, got {columns!r}.")
+    columns = min(int(columns), n)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(1.3 * columns, 1.55 * rows + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(pictures[i].detach().float().cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
+        label = int(labels[i])
+        if predictions is None:
+            ax.set_title(f"{label}", fontsize=10)
+        else:
+            guess = int(predictions[i])
+            wrong = guess != label
+            ax.set_title(
+                f"{label} -> {guess}" if wrong else f"{label}",
+                fontsize=10,
+                color="tab:red" if wrong else "black",
+                fontweight="bold" if wrong else "normal",
+            )
+    if title:
+        fig.suptitle(title, fontsize=11)
+    plt.close(fig)
+    return fig
+
+
+def plot_accuracy_vs_bits(
+    correct: dict[str, dict[int, int]],
+    n_test: int,
+    float_correct: int | None = None,
+    n_classes: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Test accuracy against the weights' bit width, one line per granularity.
+
+    ``correct`` maps a label (``"per channel"``) to ``{n_bits: images classified right}``;
+    ``n_test`` is the number of test images. A dashed line marks the float model
+    (``float_correct``), a dotted one the accuracy of guessing (``1 / n_classes``). The x axis
+    runs from the most bits on the left to the fewest on the right, the way quantization
+    goes.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+    """
+    if not isinstance(correct, dict) or not correct:
+        raise TypeError("correct must be a non-empty dict {label: {n_bits: correct count}}.")
+    if isinstance(n_test, bool) or not isinstance(n_test, numbers.Integral) or n_test < 1:
+        raise ValueError(f"n_test must be a whole number >= 1, got {n_test!r}.")
+    widths = sorted({int(b) for counts in correct.values() for b in counts}, reverse=True)
+    fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
+    markers = "osD^v<>"
+    for i, (label, counts) in enumerate(correct.items()):
+        bits = sorted(counts, reverse=True)
+        for b in bits:
+            if not 0 <= counts[b] <= n_test:
+                raise ValueError(f"{label!r} at {b} bits: {counts[b]} is not in 0..{n_test}.")
+        ax.plot(
+            [widths.index(b) for b in bits],
+            [100 * counts[b] / n_test for b in bits],
+            marker=markers[i % len(markers)],
+            label=label,
+        )
+    if float_correct is not None:
+        ax.axhline(
+            100 * float_correct / n_test,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"float32 ({float_correct}/{n_test})",
+        )
+    if n_classes:
+        ax.axhline(
+            100 / n_classes,
+            color="gray",
+            linestyle=":",
+            linewidth=1.5,
+            label=f"guessing (1 in {n_classes})",
+        )
+    ax.set_xticks(range(len(widths)), [f"{b} bits" for b in widths])
+    ax.set_xlabel("bits per weight value (symmetric quantization)")
+    ax.set_ylabel(f"test accuracy (%), {n_test} images")
+    ax.set_ylim(0, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="lower left")
+    ax.set_title(title or "Accuracy against bit width", fontsize=12)
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. Weight packing: several low-bit values in one byte (course lesson L5)
+# ---------------------------------------------------------------------------------------------
+
+# A 4-bit or 2-bit value kept in an int8 tensor wastes the rest of its byte. Packing puts
+# 8 // bits values into every byte, the first value in the lowest bits (the course's order):
+#
+#     [1, 0, 3, 2] at 2 bits  ->  0b10_11_00_01 = 177     value 0 in bits 0-1, value 3 in bits 6-7
+#
+# Packing works on unsigned values 0 .. 2**bits - 1. A signed quantized value (int4: -8..7) is
+# stored in offset binary first, q - q_min (0..15), and shifted back after unpacking. All of
+# it is vectorised: the only Python loop runs over the 8 // bits positions inside a byte, never
+# over the elements.
+
+#: The bit widths that fill a byte exactly: each divides 8 (8 itself packs one value per byte).
+PACK_BITS: tuple[int, ...] = (1, 2, 4, 8)
+
+
+def _check_pack_bits(bits: Any) -> int:
+    """``bits`` as an int if it is one of ``PACK_BITS``, else a ``TypeError`` or ``ValueError``."""
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+        raise TypeError(f"bits must be a whole number, 1, 2, 4 or 8; got {bits!r}.")
+    if int(bits) not in PACK_BITS:
+        raise ValueError(
+            f"bits={bits} is not a width that divides 8, so some values would straddle two "
+            "bytes: use 1, 2, 4 or 8 (a 3-bit value can be stored in 4 bits)."
+        )
+    return int(bits)
+
+
+def _check_uint8(tensor: Any, name: str, packing: bool) -> torch.Tensor:
+    """A uint8 tensor with at least one dimension; the ``TypeError`` says what to pass instead."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of dtype uint8, got {type(tensor).__name__}."
+        )
+    if tensor.dtype != torch.uint8:
+        got = dtype_name(tensor.dtype)
+        if not packing:
+            advice = "pass the uint8 tensor that pack_weights returned."
+        elif tensor.is_floating_point():
+            advice = (
+                "quantize it first (for example quantize_blockwise with n_bits), then store the "
+                "levels in offset binary with to_offset_binary(q, bits)."
+            )
+        elif tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64):
+            advice = (
+                "signed values do not pack as they are (a negative number has all its high "
+                "bits set): store them in offset binary first, to_offset_binary(q, bits), "
+                "which gives q - q_min as uint8."
+            )
+        else:
+            advice = "convert it with .to(torch.uint8) once you have checked the values fit."
+        raise TypeError(f"{name} has dtype {got}, but packing works on uint8 values: {advice}")
+    if tensor.dim() == 0:
+        raise ValueError(
+            f"{name} is a 0-dim tensor; packing runs along the last dimension: use "
+            f"{name}.reshape(1)."
+        )
+    return tensor.detach()
+
+
+def pack_weights(uint8tensor: torch.Tensor, bits: int, pad: bool = False) -> torch.Tensor:
+    """Pack ``8 // bits`` values of ``bits`` bits into every byte, along the last dimension.
+
+    ``uint8tensor`` holds whole numbers from 0 to ``2**bits - 1``. A tensor of shape
+    ``(..., n)`` becomes a uint8 tensor of shape ``(..., n * bits / 8)``: every ``k = 8 // bits``
+    consecutive values share one byte, the first one in the lowest bits::
+
+        byte = v[0]  |  v[1] << bits  |  v[2] << 2 * bits  |  ...  |  v[k - 1] << (k - 1) * bits
+
+    (``<<`` shifts a value up, ``|`` is bitwise or: the values occupy different bits.)
+    ``n`` must be a multiple of ``k``; with ``pad=True`` the last dimension is filled up with
+    zeros to the next multiple instead, and ``unpack_weights(packed, bits, shape=...)`` with the
+    original shape removes them again. ``bits=8`` returns a copy. Raises a ``ValueError`` for a
+    value that does not fit in ``bits`` and a ``TypeError`` for anything but uint8 (signed
+    levels: ``to_offset_binary`` first). The input is not modified.
+
+    >>> pack_weights(torch.tensor([1, 0, 3, 2], dtype=torch.uint8), 2)
+    tensor([177], dtype=torch.uint8)
+    >>> pack_weights(torch.tensor([[1, 2, 3, 4], [15, 0, 0, 15]], dtype=torch.uint8), 4)
+    tensor([[ 33,  67],
+            [ 15, 240]], dtype=torch.uint8)
+    """
+    bits = _check_pack_bits(bits)
+    values = _check_uint8(uint8tensor, "uint8tensor", packing=True)
+    per_byte = 8 // bits
+    if bits < 8 and values.numel() and int(values.amax()) >= 2**bits:
+        raise ValueError(
+            f"uint8tensor holds {int(values.amax())}, which does not fit in {bits} bits (0 to "
+            f"{2**bits - 1}): quantize with n_bits={bits}, or pack with more bits."
+        )
+    n = values.shape[-1]
+    if n % per_byte:
+        if not pad:
+            raise ValueError(
+                f"the last dimension has {n} values, not a multiple of {per_byte} (the "
+                f"{bits}-bit values in one byte). Pass pad=True to fill it up with zeros, and "
+                "unpack_weights(packed, bits, shape=original_shape) to remove them again."
+            )
+        values = F.pad(values, (0, per_byte - n % per_byte))
+    groups = values.reshape(*values.shape[:-1], values.shape[-1] // per_byte, per_byte)
+    shifts = torch.arange(0, 8, bits, dtype=torch.uint8)  # 0, bits, 2 * bits, ...
+    packed = groups[..., 0].clone()
+    for position in range(1, per_byte):  # a loop over the positions in a byte only
+        packed |= groups[..., position] << shifts[position]
+    return packed
+
+
+def _check_unpacked_shape(shape: Any, packed_shape: torch.Size, bits: int) -> tuple[int, ...]:
+    """``shape`` as a tuple if a tensor of that shape packs into ``packed_shape``."""
+    if isinstance(shape, torch.Size | tuple | list) and all(
+        isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape
+    ):
+        shape = tuple(int(n) for n in shape)
+    else:
+        raise TypeError(f"shape must be a tuple of whole numbers such as (4, 6), got {shape!r}.")
+    per_byte = 8 // bits
+    fits = (
+        len(shape) == len(packed_shape)
+        and shape[:-1] == tuple(packed_shape[:-1])
+        and shape[-1] >= 0
+        and -(-shape[-1] // per_byte) == packed_shape[-1]
+    )
+    if not fits:
+        raise ValueError(
+            f"shape {shape} does not fit the packed tensor of shape {tuple(packed_shape)}: "
+            "pass the shape of the tensor before packing (the same leading dimensions, and a "
+            f"last dimension that {bits}-bit values fill into {packed_shape[-1]} bytes)."
+        )
+    return shape
+
+
+def unpack_weights(
+    uint8tensor: torch.Tensor, bits: int, shape: Sequence[int] | None = None
+) -> torch.Tensor:
+    """The values ``pack_weights`` packed, as uint8: shape ``(..., m * 8 / bits)`` for a packed
+    tensor of shape ``(..., m)``. Value ``i`` of every byte is::
+
+        v[i] = (byte >> i * bits) & (2**bits - 1)
+
+    The shift moves value ``i`` down to the lowest bits, the mask ``2**bits - 1`` (``0b11`` for
+    2 bits) keeps only those bits and drops the values above. ``shape``, the shape of the
+    tensor before it was packed with ``pad=True``, removes the padding. The input is not
+    modified.
+
+    >>> unpack_weights(torch.tensor([177], dtype=torch.uint8), 2)
+    tensor([1, 0, 3, 2], dtype=torch.uint8)
+    >>> packed = pack_weights(torch.tensor([5, 6, 7], dtype=torch.uint8), 4, pad=True)
+    >>> packed
+    tensor([101,   7], dtype=torch.uint8)
+    >>> unpack_weights(packed, 4), unpack_weights(packed, 4, shape=(3,))
+    (tensor([5, 6, 7, 0], dtype=torch.uint8), tensor([5, 6, 7], dtype=torch.uint8))
+    """
+    bits = _check_pack_bits(bits)
+    packed = _check_uint8(uint8tensor, "uint8tensor", packing=False)
+    if shape is not None:
+        shape = _check_unpacked_shape(shape, packed.shape, bits)
+    per_byte, mask = 8 // bits, 2**bits - 1
+    shifts = torch.arange(0, 8, bits, dtype=torch.uint8)
+    # one tensor per position in a byte (the only loop), then side by side: (..., m, per_byte)
+    values = torch.stack([(packed >> shift) & mask for shift in shifts], dim=-1)
+    values = values.reshape(*packed.shape[:-1], packed.shape[-1] * per_byte)
+    if shape is not None and shape[-1] != values.shape[-1]:
+        values = values[..., : shape[-1]].contiguous()
+    return values
+
+
+def pack_weights_loop(uint8tensor: torch.Tensor, bits: int) -> torch.Tensor:
+    """``pack_weights`` for a 1-D tensor the slow way, one element at a time in a Python loop,
+    as the course writes it: the same bytes, for tests and timings. No checks.
+
+    Every step of the loop touches one element, and each tensor operation on a single element
+    costs microseconds of Python and PyTorch bookkeeping; ``pack_weights`` pays that cost once
+    per position in a byte instead of once per element.
+
+    >>> pack_weights_loop(torch.tensor([1, 0, 3, 2], dtype=torch.uint8), 2)
+    tensor([177], dtype=torch.uint8)
+    """
+    per_byte = 8 // bits
+    packed = torch.zeros(uint8tensor.shape[0] // per_byte, dtype=torch.uint8)
+    for index in range(uint8tensor.shape[0]):
+        byte, position = divmod(index, per_byte)
+        packed[byte] |= uint8tensor[index] << (bits * position)
+    return packed
+
+
+# Signed levels in offset binary ---------------------------------------------------------------
+
+
+def _check_offset_bits(bits: Any) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+        raise TypeError(f"bits must be a whole number from 1 to 8, got {bits!r}.")
+    if not 1 <= bits <= 8:
+        raise ValueError(f"bits={bits} is not a width from 1 to 8.")
+    return int(bits)
+
+
+def to_offset_binary(quantized_tensor: torch.Tensor, bits: int) -> torch.Tensor:
+    """Signed ``bits``-bit levels as unsigned ones, ready for ``pack_weights`` (uint8)::
+
+        u = q - q_min = q + 2**(bits - 1)        q_min = -2**(bits - 1)
+
+    int4 levels -8..7 become 0..15 (-8 -> 0, 0 -> 8, 7 -> 15), int2 levels -2..1 become 0..3.
+    Why not pack the int8 value itself? In two's complement -1 is ``0b11111111``: every bit is
+    set, so its high bits would spill into the neighbouring values. (Another common layout keeps
+    the lowest ``bits`` bits of the two's complement and sign-extends them when unpacking; the
+    offset needs one addition each way.) Raises a ``ValueError`` for a level outside
+    ``[-2**(bits - 1), 2**(bits - 1) - 1]``. ``from_offset_binary`` undoes it.
+
+    >>> to_offset_binary(torch.tensor([-8, -1, 0, 7], dtype=torch.int8), 4)
+    tensor([ 0,  7,  8, 15], dtype=torch.uint8)
+    """
+    bits = _check_offset_bits(bits)
+    q = _check_quantized(quantized_tensor)
+    q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    low, high = (int(v) for v in torch.aminmax(q.to(torch.int64)))
+    if low < q_min or high > q_max:
+        raise ValueError(
+            f"quantized_tensor holds {low if low < q_min else high}, outside the signed "
+            f"{bits}-bit range [{q_min}, {q_max}]: quantize with n_bits={bits} first."
+        )
+    return (q.to(torch.int16) - q_min).to(torch.uint8)
+
+
+def from_offset_binary(uint8tensor: torch.Tensor, bits: int) -> torch.Tensor:
+    """The signed levels back from offset binary, as int8: ``q = u + q_min = u - 2**(bits - 1)``.
+
+    >>> from_offset_binary(torch.tensor([0, 7, 8, 15], dtype=torch.uint8), 4)
+    tensor([-8, -1,  0,  7], dtype=torch.int8)
+    """
+    bits = _check_offset_bits(bits)
+    if not isinstance(uint8tensor, torch.Tensor) or uint8tensor.dtype != torch.uint8:
+        got = (
+            dtype_name(uint8tensor.dtype)
+            if isinstance(uint8tensor, torch.Tensor)
+            else type(uint8tensor).__name__
+        )
+        raise TypeError(f"uint8tensor must be a uint8 tensor (offset binary), got {got}.")
+    if uint8tensor.numel() and int(uint8tensor.amax()) >= 2**bits:
+        raise ValueError(
+            f"uint8tensor holds {int(uint8tensor.amax())}, which is not a {bits}-bit offset-"
+            f"binary value (0 to {2**bits - 1})."
+        )
+    return (uint8tensor.detach().to(torch.int16) - 2 ** (bits - 1)).to(torch.int8)
+
+
+# What packing saves ---------------------------------------------------------------------------
+
+
+def packed_weight_bytes(shape: Sequence[int], n_bits: int, scale_bytes: int = 4) -> int:
+    """The bytes of an ``(out_features, in_features)`` weight stored with ``n_bits`` per value,
+    every row packed on its own (padded to whole bytes), and one scale per row::
+
+        out * ceil(in * n_bits / 8)  +  out * scale_bytes
+
+    ``scale_bytes`` is 4 for float32 scales (as ``W8A16LinearLayer`` keeps them), 2 for float16.
+
+    >>> packed_weight_bytes((4096, 4096), 4)      # 4096 * 2048 + 4096 * 4
+    8404992
+    >>> packed_weight_bytes((10, 3), 2)           # 3 two-bit values still take a whole byte
+    50
+    """
+    n_bits = _check_pack_bits(n_bits)
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (out_features, in_features), got {shape}.")
+    out_features, in_features = shape
+    per_byte = 8 // n_bits
+    return out_features * -(-in_features // per_byte) + out_features * int(scale_bytes)
+
+
+def _is_excluded(name: str, module_name_to_exclude: Sequence[str]) -> bool:
+    """True if the dotted ``name`` or one of its ancestors is excluded by name or by path
+    (the rule of ``replace_linear_with_target``)."""
+    parts = name.split(".")
+    return any(
+        part in module_name_to_exclude or ".".join(parts[: i + 1]) in module_name_to_exclude
+        for i, part in enumerate(parts)
+    )
+
+
+def packed_model_bytes(
+    model: nn.Module, n_bits: int, module_name_to_exclude: Sequence[str] = ()
+) -> int:
+    """The bytes ``model`` would take with every ``nn.Linear`` weight stored at ``n_bits`` with
+    one float32 scale per row (``packed_weight_bytes``). Everything else counts as it is:
+    biases, embeddings, norms, and the linear layers in ``module_name_to_exclude`` (by name
+    or dotted path, as ``replace_linear_with_target`` excludes them).
+
+    >>> model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    >>> packed_model_bytes(model, 4)          # weights 32*32 + 10*16, scales 42*4, biases 42*4
+    1520
+    >>> packed_model_bytes(model, 4, ["2"])   # the last layer stays float32: 10*32*4 bytes
+    2600
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if isinstance(module_name_to_exclude, str):
+        raise TypeError(
+            f"module_name_to_exclude must be a list of names, e.g. [{module_name_to_exclude!r}]."
+        )
+    _check_pack_bits(n_bits)
+    packed = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and not _is_excluded(name, module_name_to_exclude):
+            packed[id(module.weight)] = packed_weight_bytes(module.weight.shape, n_bits)
+    total, seen = 0, set()
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            total += packed.get(id(tensor), tensor.numel() * tensor.element_size())
+    return total
+
+
+def parameters_by_layer_type(model: nn.Module) -> dict[str, int]:
+    """How many parameters ``model`` holds per kind of layer and parameter, largest first:
+    ``{"Linear.weight": ..., "Embedding.weight": ..., "LayerNorm.bias": ...}``. A parameter
+    shared by two modules is counted once.
+
+    >>> parameters_by_layer_type(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)))
+    {'Embedding.weight': 40, 'Linear.weight': 8, 'Linear.bias': 2}
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    counts, seen = {}, set()
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if id(parameter) in seen:
+                continue
+            seen.add(id(parameter))
+            key = f"{type(module).__name__}.{name}"
+            counts[key] = counts.get(key, 0) + parameter.numel()
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# A layer that keeps its weights packed --------------------------------------------------------
+
+
+class PackedLinearLayer(nn.Module):
+    """``W8A16LinearLayer`` with ``n_bits``-bit weights packed into bytes: at 4 bits a weight
+    takes half a byte, at 2 bits a quarter.
+
+    Buffers:
+
+    * ``packed_weights``: uint8, ``(out_features, ceil(in_features * n_bits / 8))``: every
+      row's levels in offset binary (``to_offset_binary``), packed along the row
+      (``pack_weights``, padded with zeros when ``in_features`` is not a multiple of
+      ``8 // n_bits``);
+    * ``scales``: float32, ``(out_features,)``, one per output row;
+    * ``bias``: ``dtype``, ``(1, out_features)``, or ``None`` when ``bias=False``.
+
+    ``quantize(weights)`` is symmetric per output row, ``scale = max|row| / q_max`` with
+    ``q_max = 2**(n_bits - 1) - 1`` (7 at 4 bits, 1 at 2 bits), through section 9's
+    ``quantize_blockwise``. ``forward`` unpacks the bytes, removes the offset and runs
+    ``w8_a16_forward`` on the int8 levels: the packed bytes are what the layer keeps, the
+    unpacked weight exists only during the call.
+
+    ``replace_linear_with_target_and_quantize`` builds every layer as
+    ``target_class(in_features, out_features, bias=..., dtype=...)``, so ``n_bits`` has a class
+    default: pass the subclasses ``W4A16LinearLayer`` or ``W2A16LinearLayer`` there.
+
+    >>> layer = PackedLinearLayer(4, 1, bias=False, n_bits=2)
+    >>> layer.quantize(torch.tensor([[0.4, -1.0, 0.0, 1.0]]))      # levels [0, -1, 0, 1]
+    >>> layer.packed_weights                # offset binary [2, 1, 2, 3]: 2 + 4 + 32 + 192
+    tensor([[230]], dtype=torch.uint8)
+    >>> layer.unpacked_weights()
+    tensor([[ 0, -1,  0,  1]], dtype=torch.int8)
+    """
+
+    #: The bit width a layer gets when the constructor is not given one.
+    n_bits: int = 4
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: torch.dtype = torch.float32,
+        n_bits: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(
+                f"dtype is the layer's float dtype (e.g. torch.float32), got {dtype!r}."
+            )
+        n_bits = type(self).n_bits if n_bits is None else n_bits
+        if isinstance(n_bits, bool) or n_bits not in (2, 4, 8):
+            raise ValueError(
+                f"n_bits must be 2, 4 or 8 (a width that fills a byte and has signed levels "
+                f"besides 0), got {n_bits!r}."
+            )
+        self.n_bits = int(n_bits)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.dtype = dtype
+        row_bytes = -(-self.in_features // (8 // self.n_bits))
+        self.register_buffer(
+            "packed_weights", torch.zeros((self.out_features, row_bytes), dtype=torch.uint8)
+        )
+        self.register_buffer("scales", torch.ones(self.out_features, dtype=torch.float32))
+        self.register_buffer("bias", torch.zeros((1, out_features), dtype=dtype) if bias else None)
+
+    def quantize(self, weights: torch.Tensor) -> None:
+        """Quantize float ``weights`` (out_features, in_features) into this layer's buffers:
+        symmetric per output row at ``n_bits``, offset binary, packed along each row."""
+        w = _check_tensor(weights, "weights")
+        if tuple(w.shape) != (self.out_features, self.in_features):
+            raise ValueError(
+                f"weights of shape {tuple(w.shape)} do not fit this layer: expected "
+                f"({self.out_features}, {self.in_features}) = (out_features, in_features)."
+            )
+        block_size = granularity_block_size(w.shape, "per_channel", dim=0)
+        q, scale, _ = quantize_blockwise(
+            w.float(), block_size, torch.int8, self.n_bits, symmetric=True
+        )
+        levels = to_offset_binary(q, self.n_bits)
+        self.packed_weights.copy_(pack_weights(levels, self.n_bits, pad=True))
+        self.scales.copy_(scale.reshape(-1))
+
+    def unpacked_weights(self) -> torch.Tensor:
+        """The int8 levels, ``(out_features, in_features)``, unpacked from ``packed_weights``."""
+        shape = (self.out_features, self.in_features)
+        values = unpack_weights(self.packed_weights, self.n_bits, shape=shape)
+        return from_offset_binary(values, self.n_bits)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Unpack, then ``w8_a16_forward`` with this layer's scales and bias; returns
+        ``input``'s dtype."""
+        return w8_a16_forward(self.unpacked_weights(), input, self.scales, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, dtype={dtype_name(self.dtype)}, n_bits={self.n_bits}"
+        )
+
+
+class W4A16LinearLayer(PackedLinearLayer):
+    """``PackedLinearLayer`` at 4 bits: two weights per byte."""
+
+    n_bits = 4
+
+
+class W2A16LinearLayer(PackedLinearLayer):
+    """``PackedLinearLayer`` at 2 bits: four weights per byte."""
+
+    n_bits = 2
+
+
+# A picture of the bit layout -------------------------------------------------------------------
+
+#: ``plot_packed_bits`` draws at most this many bytes.
+PLOT_MAX_BYTES = 8
+
+
+def plot_packed_bits(uint8tensor: torch.Tensor, bits: int, title: str | None = None) -> Figure:
+    """Which value's bits sit where: the values of a 1-D uint8 tensor (top row) and the bytes
+    ``pack_weights`` packs them into (bottom row), bit by bit.
+
+    Every value has its own colour, in its box on top and in the bits it occupies below. A
+    byte is written the way binary numbers are, its highest bit (bit 7) on the left, so the
+    first value, which goes into the lowest bits, ends up on the **right** of its byte; the
+    arrows show where each value goes. Under each byte: its bits and its value as a number.
+    At most ``PLOT_MAX_BYTES`` bytes; the length must be a multiple of ``8 // bits``.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+
+    >>> fig = plot_packed_bits(torch.tensor([1, 0, 3, 2], dtype=torch.uint8), 2)
+    >>> fig.axes[0].get_title()
+    '4 values of 2 bits packed into 1 byte, lowest bits first'
+    """
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    bits = _check_pack_bits(bits)
+    values = _check_uint8(uint8tensor, "uint8tensor", packing=True)
+    if values.dim() != 1:
+        raise ValueError(f"plot_packed_bits draws a 1-D tensor, got shape {tuple(values.shape)}.")
+    packed = pack_weights(values, bits)  # checks that the values fit and the length
+    if len(packed) > PLOT_MAX_BYTES:
+        raise ValueError(
+            f"{len(packed)} bytes are too many to draw: pass at most "
+            f"{PLOT_MAX_BYTES * 8 // bits} values of {bits} bits."
+        )
+    per_byte, gap = 8 // bits, 1.2
+    colours = [plt.get_cmap("tab10")(j % 10) for j in range(len(values))]
+    light = [(*colour[:3], 0.35) for colour in colours]  # the same colours, see-through
+    width = len(packed) * (8 + gap) - gap
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.62 * width + 1.0), 4.2), layout="constrained")
+    top, bottom = 3.2, 0.0  # y of the value boxes and of the bit cells
+    small = 8 if bits == 1 else 10
+    for b, byte in enumerate(packed.tolist()):
+        left = b * (8 + gap)
+        for bit in range(8):  # bit 7 on the left, bit 0 on the right
+            x = left + 7 - bit
+            owner = b * per_byte + bit // bits
+            ax.add_patch(Rectangle((x, bottom), 1, 1, facecolor=light[owner], edgecolor="black"))
+            ax.text(x + 0.5, bottom + 0.5, str((byte >> bit) & 1), ha="center", va="center")
+            ax.text(x + 0.5, bottom + 1.12, str(bit), ha="center", va="bottom", fontsize=7)
+        ax.text(
+            left + 4,
+            bottom - 0.25,
+            f"byte {b} = 0b{byte:08b} = {byte}",
+            ha="center",
+            va="top",
+            fontsize=10,
+        )
+        for position in range(per_byte):
+            j = b * per_byte + position
+            value = int(values[j])
+            box_left = left + position * bits  # values in order, left to right
+            ax.add_patch(Rectangle((box_left, top), bits, 1, facecolor=light[j], edgecolor="black"))
+            label = f"v{j}={value}" if bits > 1 else f"v{j}\n{value}"
+            binary = f"\n0b{value:0{bits}b}" if bits > 1 else ""
+            ax.text(
+                box_left + bits / 2,
+                top + 0.5,
+                label + binary,
+                ha="center",
+                va="center",
+                fontsize=small,
+            )
+            slot_middle = left + 8 - position * bits - bits / 2  # its bits, counted from the right
+            ax.add_patch(
+                FancyArrowPatch(
+                    (box_left + bits / 2, top),
+                    (slot_middle, bottom + 1.45),
+                    arrowstyle="-|>",
+                    mutation_scale=10,
+                    color=colours[j],
+                    linewidth=1.2,
+                )
+            )
+    ax.text(-0.3, top + 0.5, "values", ha="right", va="center", fontsize=10)
+    ax.text(-0.3, bottom + 0.5, "bytes", ha="right", va="center", fontsize=10)
+    ax.text(-0.3, bottom + 1.2, "bit", ha="right", va="bottom", fontsize=7)
+    ax.set_xlim(-2.2, width + 0.3)
+    ax.set_ylim(bottom - 1.0, top + 1.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    n_bytes = len(packed)
+    ax.set_title(
+        title
+        or f"{len(values)} values of {bits} bit{'s' if bits > 1 else ''} packed into "
+        f"{n_bytes} byte{'s' if n_bytes > 1 else ''}, lowest bits first",
+        fontsize=12,
+    )
+    plt.close(fig)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# 13. Choosing the range: beyond min and max
+# ---------------------------------------------------------------------------------------------
+# The range of a quantizer need not be the tensor's full range. Min-max, used in every lesson so
+# far, clips nothing and pays for it with a step set by the largest magnitude, however rare it
+# is. *Clipping* picks a smaller absmax alpha: the values beyond it saturate at the end levels,
+# and every other value gets a finer step. Section 9's ``choose_qparams_affine(...,
+# r_range=alpha)`` already takes such a range per block; the functions below choose it:
+#
+#     min-max       alpha = max|r| of the block                       (nothing is clipped)
+#     percentile    alpha = the p-th percentile of |r| in the block   (the top 100 - p % clipped)
+#     MSE-optimal   alpha = the ratio c * max|r| whose round trip has the smallest MSE,
+#                   searched over c in (0, 1] for every block at once
+#
+# All of it is symmetric and works per block (per tensor, per channel or per group: a block
+# size, as in section 9), with no Python loop over the blocks.
+#
+# The grid. With min-max, symmetric levels never go below -q_max: the course's grid is
+# -q_max..q_max (255 levels at 8 bits, 15 at 4 bits, 3 at 2 bits), 0 included. The storage type
+# has one more code, q_min = -q_max - 1, that only a clipped value could reach, and only on the
+# negative side. Clipping here keeps the grid symmetric and leaves that code unused (the
+# "narrow range" of int8 weights in TFLite and ONNX): a clipped value saturates at -q_max or
+# q_max.
+
+#: The ways of choosing a clipping range that ``clipping_absmax`` knows.
+RANGE_METHODS: tuple[str, ...] = ("min-max", "percentile", "mse")
+
+#: The grids the clipping functions can round to. ``"course"``: the symmetric integer grid
+#: -q_max..q_max of every lesson, ``alpha = q_max * s`` is its end level and 0 is a level.
+#: ``"midrise"``: ``2**n_bits`` levels at the centres of ``2**n_bits`` equal bins over
+#: ``[-alpha, alpha]``, with no level at 0, the grid that analytic clipping formulas such as
+#: ACIQ assume. Only ``"course"`` is a quantizer of this collection; ``"midrise"`` is here to
+#: compare with those formulas.
+CLIPPING_GRIDS: tuple[str, ...] = ("course", "midrise")
+
+
+def _check_percentile(percentile: Any) -> float:
+    """``percentile`` as a float in (0, 100], else a ``TypeError`` or ``ValueError``."""
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise TypeError(f"percentile must be a number such as 99.9, got {percentile!r}.")
+    percentile = float(percentile)
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(
+            f"percentile must be in (0, 100], got {percentile}: 100 is min-max (nothing is "
+            "clipped), 99.9 clips the largest 0.1% of the magnitudes in every block."
+        )
+    return percentile
+
+
+def _check_grid(grid: Any) -> str:
+    if grid not in CLIPPING_GRIDS:
+        raise ValueError(f"unknown grid {grid!r}: use {' or '.join(map(repr, CLIPPING_GRIDS))}.")
+    return grid
+
+
+def _symmetric_levels(dtype: torch.dtype, n_bits: int | None) -> tuple[int, int]:
+    """``(q_low, q_max)``, the lowest and highest code of the symmetric grid: ``-q_max`` to
+    ``q_max`` for a signed dtype; for an unsigned one the same grid shifted by its midpoint
+    zero point ``m`` (section 8), ``2 * m - q_max`` to ``q_max``."""
+    q_min, q_max = get_q_range(dtype, n_bits)
+    middle = 0 if q_min < 0 else (q_min + q_max + 1) // 2
+    return 2 * middle - q_max, q_max
+
+
+def _n_blocks(tensor: torch.Tensor, blocks: Blocks) -> tuple[int, ...]:
+    """The shape of one-value-per-block results (``()`` for a 0-dim tensor)."""
+    return blocks.n_blocks if tensor.dim() else ()
+
+
+def _check_absmax(absmax: Any, n_blocks: tuple[int, ...]) -> torch.Tensor:
+    """``absmax`` as a float64 tensor of shape ``n_blocks``; a number is shared by all."""
+    if isinstance(absmax, bool) or not isinstance(absmax, numbers.Real | torch.Tensor):
+        raise TypeError(f"absmax must be a number or a tensor, got {type(absmax).__name__}.")
+    values = torch.as_tensor(absmax, dtype=torch.float64)
+    try:
+        values = values.broadcast_to(n_blocks)
+    except RuntimeError:
+        raise ValueError(
+            f"absmax has shape {tuple(values.shape)}: pass one value per block, shape "
+            f"{n_blocks} (what absmax_minmax returns), or a single number."
+        ) from None
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError("every absmax must be a finite number >= 0.")
+    return values
+
+
+def absmax_minmax(tensor: torch.Tensor, block_size: Sequence[int]) -> torch.Tensor:
+    """The largest magnitude of every block, ``max|r|``: the range of min-max quantization.
+    A float64 tensor of shape ``n_blocks`` (section 9), ready for ``quantize_clipped`` or
+    ``choose_qparams_affine(..., symmetric=True, r_range=absmax)``.
+
+    >>> t = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
+    >>> absmax_minmax(t, (1, 3)).flatten().tolist()      # per row
+    [728.5999755859375, 295.5, 684.5999755859375]
+    """
+    r_min, r_max = block_range(tensor, block_size)
+    return torch.maximum(-r_min, r_max)
+
+
+def absmax_percentile(
+    tensor: torch.Tensor, block_size: Sequence[int], percentile: float = 99.9
+) -> torch.Tensor:
+    """The ``percentile``-th percentile of ``|r|`` in every block: a range that lets the
+    largest ``100 - percentile`` percent of each block's magnitudes saturate. Float64, shape
+    ``n_blocks``.
+
+    Interpolated between the two nearest sorted magnitudes, as ``torch.quantile`` does: with
+    a block's ``n`` magnitudes sorted, ``v[0] <= v[1] <= ... <= v[n - 1]``::
+
+        position = (n - 1) * percentile / 100,     k = floor(position)
+        absmax   = v[k] + (position - k) * (v[k + 1] - v[k])
+
+    so ``percentile=100`` gives ``v[n - 1]``, min-max. ``torch.quantile`` refuses inputs of
+    more than 2**24 elements (a 4096 x 11008 weight has 45 M); ``torch.kthvalue`` along the
+    blocks' own dimension has no such limit and needs no full sort.
+
+    >>> r = torch.tensor([3.0, -10.0, 1.0, 8.0, -2.0])     # magnitudes 1, 2, 3, 8, 10
+    >>> absmax_percentile(r, (5,), 100.0).item(), absmax_percentile(r, (5,), 50.0).item()
+    (10.0, 3.0)
+    >>> absmax_percentile(r, (5,), 90.0).item()            # position 3.6: 8 + 0.6 * (10 - 8)
+    9.2
+    """
+    percentile = _check_percentile(percentile)
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    _min_max(r)  # NaN and infinity checks
+    magnitudes = _view(r.abs(), blocks)
+    reduce = [d for d, p in enumerate(blocks.param_shape) if p == 1]
+    keep = [d for d, p in enumerate(blocks.param_shape) if p != 1]
+    # every block's elements along the last dimension: (*blocks, elements of a block)
+    magnitudes = magnitudes.permute(*keep, *reduce).reshape(
+        *[magnitudes.shape[d] for d in keep], -1
+    )
+    n = magnitudes.shape[-1]
+    position = (n - 1) * percentile / 100.0
+    k = math.floor(position)
+    absmax = magnitudes.kthvalue(k + 1, dim=-1).values.double()  # kthvalue counts from 1
+    if position > k:
+        above = magnitudes.kthvalue(k + 2, dim=-1).values.double()
+        absmax = absmax + (position - k) * (above - absmax)
+    return absmax.reshape(_n_blocks(r, blocks))
+
+
+def quantize_clipped(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    absmax: torch.Tensor | float,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Symmetric quantization with a given range ``[-absmax, absmax]`` per block; returns
+    ``(q, scale, zero_point)`` like ``quantize_blockwise``::
+
+        s = absmax / q_max            (choose_qparams_affine with r_range=absmax)
+        q = clamp(round(r / s), -q_max, q_max)
+
+    A value beyond ``absmax`` saturates at ``-q_max`` or ``q_max``: the grid stays min-max's
+    symmetric ``-q_max..q_max``, and the code ``q_min = -q_max - 1`` stays unused (an unsigned
+    dtype gets the same grid shifted by its midpoint zero point, as in section 8).
+    ``absmax`` has shape ``n_blocks`` (what ``absmax_minmax``, ``absmax_percentile`` and
+    ``absmax_mse_optimal`` return) or is one number for every block. Dequantize with
+    ``dequantize_affine(q, block_size, scale, zero_point)``.
+
+    >>> q, s, z = quantize_clipped(torch.tensor([0.1, -0.4, 2.0]), (3,), 0.5, n_bits=4)
+    >>> q, s.item()                                   # 2.0 is clipped to 7 * s = 0.5
+    (tensor([ 1, -6,  7], dtype=torch.int8), 0.07142857142857142)
+    """
+    q_low, q_max = _symmetric_levels(dtype, n_bits)
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    absmax = _check_absmax(absmax, _n_blocks(r, blocks))
+    _min_max(r)  # NaN and infinity checks
+    scale, zero_point = choose_qparams_affine(
+        r, block_size, dtype, n_bits, symmetric=True, r_range=absmax
+    )
+    scale_view = scale.reshape(blocks.param_shape)
+    zero_view = zero_point.reshape(blocks.param_shape)
+    q = _quantize(_view(r, blocks), scale_view, zero_view, q_low, q_max, dtype)
+    return q.reshape(r.shape), scale, zero_point
+
+
+def _round_trip(
+    view: torch.Tensor, absmax: torch.Tensor, dtype: torch.dtype, n_bits: int | None, grid: str
+) -> torch.Tensor:
+    """The dequantized block view for ``absmax`` (float64, in ``param_shape``), computed in
+    the view's float dtype without the integer tensor (checked arguments). On the course's
+    grid this is exactly ``quantize_clipped`` followed by ``dequantize_affine`` for float32
+    input: the same scale and the same operations, minus the integer type in between."""
+    if grid == "midrise":  # 2**bits levels s * (k + 1/2), k = -2**(bits - 1) .. 2**(bits - 1) - 1
+        bits = n_bits if n_bits is not None else torch.iinfo(dtype).bits
+        half = 2 ** (bits - 1)
+        step = _as_number_if_single((absmax / half).clamp(min=SCALE_EPS), view.dtype)
+        return torch.floor(view / step).clamp_(-half, half - 1).add_(0.5).mul_(step)
+    q_min, q_max = get_q_range(dtype, n_bits)
+    q_low, _ = _symmetric_levels(dtype, n_bits)
+    scale, zero_point = qparams_from_range(-absmax, absmax, q_min, q_max, symmetric=True)
+    scale = _as_number_if_single(scale, view.dtype)
+    middle = int(zero_point.flatten()[0])  # 0, or the midpoint of an unsigned dtype
+    return torch.div(view, scale).round_().clamp_(q_low - middle, q_max - middle).mul_(scale)
+
+
+def _block_mse(back: torch.Tensor, view: torch.Tensor, blocks: Blocks) -> torch.Tensor:
+    """The mean squared error of every block, float64 in ``param_shape``. ``back`` is used up.
+
+    Summed in float64: the sum of many float32 squares then does not depend on the order the
+    CPU adds them in (to 1e-15), so the search below picks the same candidate everywhere."""
+    error = back.sub_(view) if back.dtype == view.dtype else back - view
+    error = error.square_().double()
+    reduce = tuple(d for d, p in enumerate(blocks.param_shape) if p == 1)
+    if not reduce:
+        return error
+    return error.mean(dim=reduce, keepdim=True)
+
+
+def fake_quantize_clipped(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    absmax: torch.Tensor | float,
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    grid: str = "course",
+) -> torch.Tensor:
+    """``tensor`` after a round trip with the range ``[-absmax, absmax]`` per block:
+    ``quantize_clipped`` then ``dequantize_affine``, returned in the tensor's float dtype
+    (float32 for an integer tensor).
+
+    ``grid="midrise"`` rounds to the grid of analytic clipping formulas instead (see
+    ``CLIPPING_GRIDS``): ``2**n_bits`` levels ``s * (k + 1/2)`` with ``s = absmax /
+    2**(n_bits - 1)`` and ``k = clamp(floor(r / s), -2**(n_bits - 1), 2**(n_bits - 1) - 1)``.
+
+    >>> r = torch.tensor([0.1, -0.4, 2.0])
+    >>> fake_quantize_clipped(r, (3,), 0.5, n_bits=2)                 # levels -0.5, 0, 0.5
+    tensor([ 0.0000, -0.5000,  0.5000])
+    >>> fake_quantize_clipped(r, (3,), 0.5, n_bits=2, grid="midrise")  # +-0.125, +-0.375
+    tensor([ 0.1250, -0.3750,  0.3750])
+    """
+    grid = _check_grid(grid)
+    r = _check_tensor(tensor)
+    if grid == "course":
+        q, scale, zero_point = quantize_clipped(r, block_size, absmax, dtype, n_bits)
+        return dequantize_affine(q, block_size, scale, zero_point, output_dtype=r.dtype)
+    get_q_range(dtype, n_bits)  # checks dtype and n_bits
+    blocks = _blocks_of(r, block_size)
+    absmax = _check_absmax(absmax, _n_blocks(r, blocks))
+    _min_max(r)
+    back = _round_trip(_view(r, blocks), absmax.reshape(blocks.param_shape), dtype, n_bits, grid)
+    return back.reshape(r.shape)
+
+
+def _search_setup(tensor: Any, block_size: Sequence[int], dtype, n_bits, grid):
+    """Checked ``(block view, blocks, max|r| in param_shape, grid, n_blocks)`` for a search."""
+    get_q_range(dtype, n_bits)
+    grid = _check_grid(grid)
+    r = _check_tensor(tensor)
+    blocks = _blocks_of(r, block_size)
+    absmax = absmax_minmax(r, block_size)  # also rejects NaN and infinity
+    return _view(r, blocks), blocks, absmax.reshape(blocks.param_shape), grid, _n_blocks(r, blocks)
+
+
+def clipping_mse_curve(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    ratios: torch.Tensor | Sequence[float],
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    grid: str = "course",
+) -> torch.Tensor:
+    """The MSE of every block clipped at ``ratio * max|r|``, for every ratio: a float64 tensor
+    of shape ``(len(ratios), *n_blocks)``. Ratio 1 is min-max.
+
+    One round trip of the whole tensor per ratio (a loop over the ratios, never over the
+    blocks): every block is clipped at its own ``ratio * max|r|`` at once.
+
+    >>> r = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0])
+    >>> clipping_mse_curve(r, (5,), [1.0, 0.6], n_bits=2)    # alpha = 2.0, then 1.2
+    tensor([[0.8000],
+            [0.1600]], dtype=torch.float64)
+    """
+    view, blocks, absmax, grid, n_blocks = _search_setup(tensor, block_size, dtype, n_bits, grid)
+    ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten()
+    if ratios.numel() == 0 or not bool(((ratios > 0) & torch.isfinite(ratios)).all()):
+        raise ValueError("ratios must be a non-empty sequence of positive, finite numbers.")
+    curves = []
+    for ratio in ratios.tolist():
+        back = _round_trip(view, ratio * absmax, dtype, n_bits, grid)
+        curves.append(_block_mse(back, view, blocks).reshape(n_blocks))
+    return torch.stack(curves)
+
+
+def absmax_mse_optimal(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    n_grid: int = 100,
+    n_refine: int = 10,
+    grid: str = "course",
+) -> torch.Tensor:
+    """The clipping range with the smallest round-trip MSE in every block, found by a search:
+    float64, shape ``n_blocks``.
+
+    The candidates are ratios ``c`` of each block's ``max|r|``: first the ``n_grid`` ratios
+    ``1/n_grid, 2/n_grid, ..., 1`` (1 is min-max), then ``2 * n_refine`` more around each
+    block's best so far, ``n_refine`` times closer together, up to one coarse step away::
+
+        absmax = c * max|r|  for the candidate c with the smallest
+                 mean over the block of (r' - r)**2,   r' = the round trip clipped at c * max|r|
+
+    Min-max is a candidate, so the result is never worse than min-max (on a tie the first
+    candidate tried wins). Each candidate costs one round trip of the whole tensor, every block
+    at once: ``n_grid + 2 * n_refine`` passes, and no loop over the blocks. The MSE need not
+    be a smooth function of ``c`` (at 8 bits it wiggles as values cross rounding boundaries):
+    this is the best candidate tried, not a proven minimum between them.
+
+    >>> r = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0])
+    >>> absmax_mse_optimal(r, (5,), n_bits=2, n_grid=10).item()   # levels -1.2, 0, 1.2
+    1.2
+    """
+    for name, value, low in (("n_grid", n_grid, 1), ("n_refine", n_refine, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}.")
+    view, blocks, absmax, grid, n_blocks = _search_setup(tensor, block_size, dtype, n_bits, grid)
+    best_ratio = torch.ones_like(absmax)
+    best_mse = torch.full_like(absmax, math.inf)
+
+    def try_ratio(ratio: torch.Tensor) -> None:  # one ratio per block (or one for all)
+        back = _round_trip(view, ratio * absmax, dtype, n_bits, grid)
+        mse = _block_mse(back, view, blocks)
+        better = mse < best_mse
+        best_mse[better] = mse[better]
+        best_ratio[better] = ratio.expand_as(best_ratio)[better]
+
+    for k in range(1, n_grid + 1):
+        try_ratio(torch.tensor(k / n_grid, dtype=torch.float64))
+    coarse, fine_step = best_ratio.clone(), 1.0 / (n_grid * max(n_refine, 1))
+    for i in range(1, n_refine + 1):
+        for sign in (-1, 1):
+            try_ratio((coarse + sign * i * fine_step).clamp(fine_step, 1.0))
+    return (best_ratio * absmax).reshape(n_blocks)
+
+
+def clipping_absmax(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    method: str = "mse",
+    dtype: torch.dtype = torch.int8,
+    n_bits: int | None = None,
+    percentile: float = 99.9,
+) -> torch.Tensor:
+    """The clipping range of every block chosen by ``method`` (one of ``RANGE_METHODS``):
+    ``"min-max"`` (``absmax_minmax``), ``"percentile"`` (``absmax_percentile`` at
+    ``percentile``) or ``"mse"`` (``absmax_mse_optimal`` for ``dtype`` and ``n_bits``, on the
+    course's grid). Float64, shape ``n_blocks``: pass it to ``quantize_clipped`` or
+    ``fake_quantize_clipped``.
+
+    >>> r = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0])
+    >>> [round(clipping_absmax(r, (5,), m, n_bits=2, percentile=50).item(), 3)
+    ...  for m in RANGE_METHODS]
+    [2.0, 1.0, 1.2]
+    """
+    if method == "min-max":
+        return absmax_minmax(tensor, block_size)
+    if method == "percentile":
+        return absmax_percentile(tensor, block_size, percentile)
+    if method == "mse":
+        return absmax_mse_optimal(tensor, block_size, dtype, n_bits)
+    raise ValueError(
+        f"unknown method {method!r}: use one of {', '.join(map(repr, RANGE_METHODS))}."
+    )
+
+
+# Clipping a model's weights ----------------------------------------------------------------
+
+
+def fake_quantize_with_range(
+    weight: torch.Tensor,
+    n_bits: int = 4,
+    method: str = "mse",
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+    percentile: float = 99.9,
+) -> torch.Tensor:
+    """Lesson 10's ``fake_quantize`` with a chosen range: ``weight`` after a symmetric round
+    trip at ``n_bits``, each block clipped at ``clipping_absmax(..., method, percentile)``.
+    ``granularity`` is ``"per_tensor"``, ``"per_channel"`` (one range per output row) or
+    ``"per_group"``. The result has ``weight``'s shape and float dtype.
+
+    With ``method="min-max"`` this is ``fake_quantize(weight, n_bits, granularity,
+    group_size)``: min-max never reaches the unused code ``q_min``.
+
+    >>> w = torch.tensor([[1.0, -1.0, 1.0, -1.0, 2.0], [0.1, 0.2, -0.1, 0.0, 0.1]])
+    >>> fake_quantize_with_range(w, n_bits=2, method="mse")
+    tensor([[ 1.2000, -1.2000,  1.2000, -1.2000,  1.2000],
+            [ 0.1250,  0.1250, -0.1250,  0.0000,  0.1250]])
+    """
+    w = _check_tensor(weight, "weight")
+    if granularity == "per_group" and w.dim() == 0:
+        raise ValueError("a 0-dim weight has no rows to split into groups.")
+    block_size = granularity_block_size(w.shape, granularity, dim=0, group_size=group_size)
+    absmax = clipping_absmax(w, block_size, method, torch.int8, n_bits, percentile)
+    back = fake_quantize_clipped(w.float(), block_size, absmax, torch.int8, n_bits)
+    return back.to(weight.dtype if weight.is_floating_point() else torch.float32)
+
+
+def fake_quantize_linears_with_range(
+    model: nn.Module,
+    n_bits: int = 4,
+    method: str = "mse",
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+    percentile: float = 99.9,
+    layers: Sequence[str] | None = None,
+) -> nn.Module:
+    """A **copy** of ``model`` whose ``nn.Linear`` weights (all, or the dotted names in
+    ``layers``) are replaced by ``fake_quantize_with_range(weight, n_bits, method,
+    granularity, group_size, percentile)``. Lesson 10's ``fake_quantize_linears`` with a
+    choice of range; ``model`` itself is not changed.
+
+    >>> model = nn.Sequential(nn.Linear(5, 1, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0, 2.0]]))
+    >>> fake_quantize_linears_with_range(model, n_bits=2, method="mse")[0].weight
+    Parameter containing:
+    tensor([[ 1.2000, -1.2000,  1.2000, -1.2000,  1.2000]], requires_grad=True)
+    """
+    import copy
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    linears = layer_names(model)
+    if isinstance(layers, str):
+        raise TypeError(f"layers must be a list of names, e.g. [{layers!r}].")
+    chosen = linears if layers is None else list(layers)
+    unknown = [name for name in chosen if name not in linears]
+    if unknown:
+        raise ValueError(
+            f"no nn.Linear named {', '.join(map(repr, unknown))} in this model; its linear "
+            f"layers are {', '.join(map(repr, linears))}."
+        )
+    quantized = copy.deepcopy(model)
+    for name in chosen:
+        weight = quantized.get_submodule(name).weight
+        with torch.no_grad():
+            weight.copy_(
+                fake_quantize_with_range(
+                    weight.detach(), n_bits, method, granularity, group_size, percentile
+                )
+            )
+    return quantized
+
+
+# An analytic approximation: ACIQ ---------------------------------------------------------------
+# Banner, Nahshan and Soudry ("Post training 4-bit quantization of convolutional networks for
+# rapid-deployment", NeurIPS 2019) approximate the MSE of clipping at +-alpha and rounding to
+# 2**M levels with two terms, and minimise their sum instead of searching.
+
+
+def aciq_mse_gaussian(alpha: float, n_bits: int, sigma: float = 1.0) -> float:
+    """ACIQ's approximation of the MSE of a normal N(0, sigma**2) variable clipped at
+    ``+-alpha`` and rounded to ``2**n_bits`` levels over ``[-alpha, alpha]``::
+
+        clipping:  (alpha**2 + sigma**2) * (1 - erf(alpha / (sigma * sqrt(2))))
+                   - alpha * sigma * sqrt(2 / pi) * exp(-alpha**2 / (2 * sigma**2))
+        rounding:  alpha**2 / (3 * 4**n_bits)        ( = step**2 / 12, step = 2 alpha / 2**n_bits)
+
+    The clipping term is the exact mean of ``(|r| - alpha)**2`` over the clipped tails; the
+    rounding term assumes the error is spread evenly over each step, for every value.
+
+    >>> round(aciq_mse_gaussian(2.0, 4), 5)       # clipping 0.01155 + rounding 0.00521
+    0.01675
+    """
+    a, s = float(alpha), float(sigma)
+    clipping = (a * a + s * s) * math.erfc(a / (s * math.sqrt(2))) - a * s * math.sqrt(
+        2 / math.pi
+    ) * math.exp(-a * a / (2 * s * s))
+    return clipping + a * a / (3 * 4**n_bits)
+
+
+def aciq_clip_gaussian(n_bits: int, sigma: float = 1.0) -> float:
+    """The ``alpha`` that minimises ``aciq_mse_gaussian``, to 4 decimals of ``sigma`` (a
+    scan of ``alpha`` from 0.5 to 10 sigma in steps of 1e-4 sigma).
+
+    >>> [round(aciq_clip_gaussian(bits), 2) for bits in (2, 3, 4, 8)]
+    [1.71, 2.15, 2.56, 3.92]
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, numbers.Integral) or n_bits < 1:
+        raise ValueError(f"n_bits must be a whole number >= 1, got {n_bits!r}.")
+    a = torch.arange(5_000, 100_001, dtype=torch.float64) * 1e-4
+    clipping = (a.square() + 1) * torch.special.erfc(a / math.sqrt(2)) - a * math.sqrt(
+        2 / math.pi
+    ) * torch.exp(-a.square() / 2)
+    total = clipping + a.square() / (3 * 4**n_bits)
+    return float(a[int(total.argmin())]) * float(sigma)
+
+
+# Plots -------------------------------------------------------------------------------------------
+
+
+def plot_clipping_curves(
+    tensor: torch.Tensor,
+    n_bits: Sequence[int] = (8, 4, 2),
+    percentile: float = 99.9,
+    ratios: Sequence[float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The MSE of ``tensor`` (one range for the whole tensor) against the clipping range, one
+    panel per bit width, on the course's symmetric grid.
+
+    x: the clipping range as a ratio of ``max|r|`` (1 = min-max, at the right edge). Solid
+    line: the measured MSE (``clipping_mse_curve``). Dashed line: the uniform-noise estimate
+    ``s**2 / 12`` with ``s = alpha / q_max``, which counts rounding only and ignores the
+    clipped values. Markers: min-max, the ``percentile``-th percentile of ``|r|`` and the
+    MSE-optimal range (``absmax_mse_optimal``), each with its MSE in the legend.
+
+    What to see: to the right the curve follows the dashed line (rounding dominates); to the
+    left it leaves it upwards (clipping dominates). The best range sits in between, further
+    left the fewer bits there are. ``ratios`` defaults to 60 ratios from 0.02 to 1. The MSE
+    axis is logarithmic.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+    """
+    r = _check_tensor(tensor)
+    widths = [int(b) for b in n_bits]
+    if not widths:
+        raise ValueError("n_bits must list at least one bit width, e.g. (8, 4, 2).")
+    for bits in widths:
+        get_q_range(torch.int8, bits)
+    ratios = torch.linspace(0.02, 1.0, 60) if ratios is None else torch.as_tensor(ratios)
+    ratios = ratios.to(torch.float64)
+    whole = tuple(r.shape)
+    peak = absmax_minmax(r, whole).item()
+    clip = absmax_percentile(r, whole, percentile).item()
+
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(5.2 * len(widths), 4.4), layout="constrained", squeeze=False
+    )
+    for ax, bits in zip(axes[0], widths, strict=True):
+        q_max = 2 ** (bits - 1) - 1
+        curve = clipping_mse_curve(r, whole, ratios, n_bits=bits).flatten()
+        best = absmax_mse_optimal(r, whole, n_bits=bits).item()
+        ax.plot(ratios, curve, color="tab:blue", linewidth=1.6, label="measured MSE")
+        ax.plot(
+            ratios,
+            (ratios * peak / q_max) ** 2 / 12,
+            "--",
+            color="gray",
+            linewidth=1.2,
+            label="s² / 12 (rounding only)",
+        )
+        marks = (
+            ("min-max", peak, "o", "tab:red"),
+            (f"percentile {percentile:g}", clip, "s", "tab:orange"),
+            ("MSE-optimal", best, "*", "tab:green"),
+        )
+        for label, alpha, marker, colour in marks:
+            back = fake_quantize_clipped(r, whole, alpha, torch.int8, bits)
+            mse = quantization_error(r, back).item()
+            ax.plot(
+                alpha / peak,
+                mse,
+                marker,
+                color=colour,
+                markersize=11 if marker == "*" else 8,
+                label=f"{label}: {alpha / peak:.3f}, MSE {mse:.3g}",
+                zorder=3,
+            )
+        ax.set_yscale("log")
+        ax.set_xlim(0, 1.03)
+        ax.set_xlabel("clipping range alpha / max|r|")
+        ax.set_ylabel("MSE (log scale)")
+        ax.set_title(f"{bits} bits: levels -{q_max}..{q_max}", fontsize=12)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="upper center")
+    fig.suptitle(title or f"MSE against the clipping range, {r.numel():,} values", fontsize=13)
+    plt.close(fig)
+    return fig
+
+
+def plot_clipping_ranges(
+    tensor: torch.Tensor,
+    ranges: dict[str, float],
+    bins: int = 120,
+    title: str | None = None,
+) -> Figure:
+    """A histogram of ``tensor``'s values with clipping ranges drawn over it: for every
+    ``label: alpha`` in ``ranges`` two vertical lines at ``-alpha`` and ``+alpha``, labelled
+    with alpha and the share of values beyond it (clipped). The count axis is logarithmic, so
+    the rare values in the tails, the ones min-max makes room for, stay visible.
+
+    Returns the figure, closed for pyplot like ``plot_quantization_errors``.
+
+    >>> fig = plot_clipping_ranges(torch.tensor([-1.0, 0.0, 0.5, 3.0]), {"min-max": 3.0})
+    >>> fig.axes[0].get_legend().get_texts()[1].get_text()
+    'min-max: ±3, 0.00% beyond'
+    """
+    r = _check_tensor(tensor)
+    r_min, r_max = _min_max(r)
+    if not isinstance(ranges, dict) or not ranges:
+        raise TypeError("ranges must be a non-empty dict {label: alpha}.")
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 1:
+        raise ValueError(f"bins must be a whole number >= 1, got {bins!r}.")
+    values = r.flatten().to(torch.float64)
+    top = max([abs(r_min), abs(r_max), *[float(a) for a in ranges.values()]]) or 1.0
+    counts, edges = torch.histogram(values, bins=int(bins), range=(-top, top))
+    fig, ax = plt.subplots(figsize=(10, 4.6), layout="constrained")
+    ax.stairs(
+        counts.numpy(),
+        edges.numpy(),
+        fill=True,
+        color="tab:blue",
+        alpha=0.6,
+        label=f"{values.numel():,} values",
+    )
+    styles = ("-", "--", "-.", ":")
+    colours = ("tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown")
+    for i, (label, alpha) in enumerate(ranges.items()):
+        alpha = float(alpha)
+        beyond = (values.abs() > alpha).double().mean().item()
+        for x, name in (
+            (alpha, f"{label}: ±{alpha:.4g}, {100 * beyond:.2f}% beyond"),
+            (-alpha, None),
+        ):
+            ax.axvline(
+                x,
+                color=colours[i % len(colours)],
+                linestyle=styles[i % len(styles)],
+                linewidth=1.8,
+                label=name,
+            )
+    ax.set_yscale("log")
+    ax.set_xlim(-1.03 * top, 1.03 * top)
+    ax.set_xlabel("value r")
+    ax.set_ylabel("count (log scale)")
+    ax.legend(fontsize=9, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Where each method clips", fontsize=12)
+    plt.close(fig)
+    return fig
