@@ -448,7 +448,8 @@ def quantize_one_liner(
 # work buffer. The one-liner allocates four full-size temporaries (r / s, round, + z, clamp) and
 # makes five passes over memory; on a 4096x4096 float32 tensor that made it about 4x slower
 # (benchmarks/bench_quantize.py). The differences: no temporaries, 1-element scales and zero
-# points become Python numbers, and a per-block scale is sliced along the rows with the data.
+# points become Python numbers, a zero point of 0 (symmetric mode) is not added at all, and a
+# per-block scale is sliced along the rows with the data.
 
 #: How many elements the quantize and dequantize loops handle at a time. About 1 MiB of
 #: float32: small enough that the intermediate results stay in the CPU cache, large enough
@@ -482,6 +483,14 @@ def _chunk(param: float | int | torch.Tensor, shape: Sequence[int], rows: slice)
     return param[rows]
 
 
+def _is_nonzero(zero_point: float | int | torch.Tensor) -> bool:
+    """False when the zero point is 0 everywhere (symmetric mode): adding or subtracting it
+    would be one more pass over each chunk that changes nothing."""
+    if isinstance(zero_point, torch.Tensor):
+        return bool(zero_point.any())
+    return zero_point != 0
+
+
 def _quantize(
     r: torch.Tensor,
     scale: float | torch.Tensor,
@@ -499,6 +508,7 @@ def _quantize(
         return _quantize(r.reshape(1), scale, zero_point, q_min, q_max, dtype).reshape(())
     scale = _as_number_if_single(scale, r.dtype)  # divide in the tensor's precision
     zero_point = _as_number_if_single(zero_point, r.dtype)  # whole numbers: exact in float
+    shift = _is_nonzero(zero_point)
     out = torch.empty(r.shape, dtype=dtype)
     largest_chunk = max(CHUNK_ELEMENTS, math.prod(r.shape[1:]))  # see _row_chunks
     work = torch.empty(min(r.numel(), largest_chunk), dtype=r.dtype)
@@ -507,7 +517,8 @@ def _quantize(
         buf = work[: r_part.numel()].view(r_part.shape)
         torch.div(r_part, _chunk(scale, r.shape, rows), out=buf)
         buf.round_()  # half to even, like torch.round
-        buf.add_(_chunk(zero_point, r.shape, rows))
+        if shift:
+            buf.add_(_chunk(zero_point, r.shape, rows))
         buf.clamp_(q_min, q_max)
         out[rows].copy_(buf)
     return out
@@ -580,11 +591,13 @@ def _dequantize(
         return _dequantize(q.reshape(1), scale, zero_point, output_dtype).reshape(())
     scale = _as_number_if_single(scale, torch.float32)
     zero_point = _as_number_if_single(zero_point, torch.float32)
+    shift = _is_nonzero(zero_point)
     out = torch.empty(q.shape, dtype=torch.float32)
     for rows in _row_chunks(q.shape):
         part = out[rows]
         part.copy_(q[rows])  # to float32 first: int8 q - z could wrap around
-        part.sub_(_chunk(zero_point, q.shape, rows))
+        if shift:
+            part.sub_(_chunk(zero_point, q.shape, rows))
         part.mul_(_chunk(scale, q.shape, rows))
     # q - z is exact in float32 (|q - z| < 2**17), not always in float16 or bfloat16: cast last
     return out if output_dtype == torch.float32 else out.to(output_dtype)
@@ -3431,7 +3444,7 @@ def plot_clipping_curves(
         ax.set_ylabel("MSE (log scale)")
         ax.set_title(f"{bits} bits: levels -{q_max}..{q_max}", fontsize=12)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="upper center")
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(title or f"MSE against the clipping range, {r.numel():,} values", fontsize=13)
     plt.close(fig)
     return fig
