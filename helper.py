@@ -2069,6 +2069,8 @@ def fake_quantize(
     n_bits: int = 8,
     granularity: str = "per_channel",
     group_size: int | None = None,
+    method: str = "min-max",
+    percentile: float = 99.9,
 ) -> torch.Tensor:
     """``weight`` after a symmetric round trip at ``n_bits``: quantized, then dequantized::
 
@@ -2078,6 +2080,10 @@ def fake_quantize(
     ``"per_tensor"``, ``"per_channel"`` (one scale per output row: dim 0 of an
     ``(out_features, in_features)`` weight) or ``"per_group"`` (``group_size`` consecutive
     weights of a row). The result has ``weight``'s shape and float dtype.
+
+    ``method`` chooses the range (lesson 13): ``"min-max"`` uses ``max|w|`` as above;
+    ``"percentile"`` and ``"mse"`` clip each block at ``clipping_absmax(..., method,
+    percentile)`` and use ``s = absmax / q_max`` (section 13).
 
     At 2 bits the levels are -2, -1, 0 and 1 and ``s = max|w|``: every weight becomes
     ``-s``, ``0`` or ``s``, and each magnitude below half its block's largest becomes 0.
@@ -2094,10 +2100,14 @@ def fake_quantize(
     if granularity == "per_group" and w.dim() == 0:
         raise ValueError("a 0-dim weight has no rows to split into groups.")
     block_size = granularity_block_size(w.shape, granularity, dim=0, group_size=group_size)
+    output_dtype = weight.dtype if weight.is_floating_point() else torch.float32
+    if method != "min-max":
+        absmax = clipping_absmax(w, block_size, method, torch.int8, n_bits, percentile)
+        back = fake_quantize_clipped(w.float(), block_size, absmax, torch.int8, n_bits)
+        return back.to(output_dtype)
     q, scale, zero_point = quantize_blockwise(
         w.float(), block_size, torch.int8, n_bits, symmetric=True
     )
-    output_dtype = weight.dtype if weight.is_floating_point() else torch.float32
     return dequantize_affine(q, block_size, scale, zero_point, output_dtype=output_dtype)
 
 
@@ -2107,9 +2117,11 @@ def fake_quantize_linears(
     granularity: str = "per_channel",
     group_size: int | None = None,
     layers: Sequence[str] | None = None,
+    method: str = "min-max",
+    percentile: float = 99.9,
 ) -> nn.Module:
     """A **copy** of ``model`` whose ``nn.Linear`` weights are replaced by ``fake_quantize(
-    weight, n_bits, granularity, group_size)``; biases stay as they are.
+    weight, n_bits, granularity, group_size, method, percentile)``; biases stay as they are.
 
     ``layers`` names the linear layers to quantize (dotted names, as ``layer_names(model)``
     lists them); ``None`` means all of them. ``model`` itself is not changed, so the float
@@ -2148,7 +2160,9 @@ def fake_quantize_linears(
         layer = quantized.get_submodule(name)
         with torch.no_grad():
             layer.weight.copy_(
-                fake_quantize(layer.weight.detach(), n_bits, granularity, group_size)
+                fake_quantize(
+                    layer.weight.detach(), n_bits, granularity, group_size, method, percentile
+                )
             )
     return quantized
 
@@ -2281,14 +2295,15 @@ def plot_accuracy_vs_bits(
         raise TypeError("correct must be a non-empty dict {label: {n_bits: correct count}}.")
     if isinstance(n_test, bool) or not isinstance(n_test, numbers.Integral) or n_test < 1:
         raise ValueError(f"n_test must be a whole number >= 1, got {n_test!r}.")
+    for label, counts in correct.items():  # check everything before a figure exists
+        for b, count in counts.items():
+            if not 0 <= count <= n_test:
+                raise ValueError(f"{label!r} at {b} bits: {count} is not in 0..{n_test}.")
     widths = sorted({int(b) for counts in correct.values() for b in counts}, reverse=True)
     fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
     markers = "osD^v<>"
     for i, (label, counts) in enumerate(correct.items()):
         bits = sorted(counts, reverse=True)
-        for b in bits:
-            if not 0 <= counts[b] <= n_test:
-                raise ValueError(f"{label!r} at {b} bits: {counts[b]} is not in 0..{n_test}.")
         ax.plot(
             [widths.index(b) for b in bits],
             [100 * counts[b] / n_test for b in bits],
@@ -3244,83 +3259,6 @@ def clipping_absmax(
 
 
 # Clipping a model's weights ----------------------------------------------------------------
-
-
-def fake_quantize_with_range(
-    weight: torch.Tensor,
-    n_bits: int = 4,
-    method: str = "mse",
-    granularity: str = "per_channel",
-    group_size: int | None = None,
-    percentile: float = 99.9,
-) -> torch.Tensor:
-    """Lesson 10's ``fake_quantize`` with a chosen range: ``weight`` after a symmetric round
-    trip at ``n_bits``, each block clipped at ``clipping_absmax(..., method, percentile)``.
-    ``granularity`` is ``"per_tensor"``, ``"per_channel"`` (one range per output row) or
-    ``"per_group"``. The result has ``weight``'s shape and float dtype.
-
-    With ``method="min-max"`` this is ``fake_quantize(weight, n_bits, granularity,
-    group_size)``: min-max never reaches the unused code ``q_min``.
-
-    >>> w = torch.tensor([[1.0, -1.0, 1.0, -1.0, 2.0], [0.1, 0.2, -0.1, 0.0, 0.1]])
-    >>> fake_quantize_with_range(w, n_bits=2, method="mse")
-    tensor([[ 1.2000, -1.2000,  1.2000, -1.2000,  1.2000],
-            [ 0.1250,  0.1250, -0.1250,  0.0000,  0.1250]])
-    """
-    w = _check_tensor(weight, "weight")
-    if granularity == "per_group" and w.dim() == 0:
-        raise ValueError("a 0-dim weight has no rows to split into groups.")
-    block_size = granularity_block_size(w.shape, granularity, dim=0, group_size=group_size)
-    absmax = clipping_absmax(w, block_size, method, torch.int8, n_bits, percentile)
-    back = fake_quantize_clipped(w.float(), block_size, absmax, torch.int8, n_bits)
-    return back.to(weight.dtype if weight.is_floating_point() else torch.float32)
-
-
-def fake_quantize_linears_with_range(
-    model: nn.Module,
-    n_bits: int = 4,
-    method: str = "mse",
-    granularity: str = "per_channel",
-    group_size: int | None = None,
-    percentile: float = 99.9,
-    layers: Sequence[str] | None = None,
-) -> nn.Module:
-    """A **copy** of ``model`` whose ``nn.Linear`` weights (all, or the dotted names in
-    ``layers``) are replaced by ``fake_quantize_with_range(weight, n_bits, method,
-    granularity, group_size, percentile)``. Lesson 10's ``fake_quantize_linears`` with a
-    choice of range; ``model`` itself is not changed.
-
-    >>> model = nn.Sequential(nn.Linear(5, 1, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0, 2.0]]))
-    >>> fake_quantize_linears_with_range(model, n_bits=2, method="mse")[0].weight
-    Parameter containing:
-    tensor([[ 1.2000, -1.2000,  1.2000, -1.2000,  1.2000]], requires_grad=True)
-    """
-    import copy
-
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    linears = layer_names(model)
-    if isinstance(layers, str):
-        raise TypeError(f"layers must be a list of names, e.g. [{layers!r}].")
-    chosen = linears if layers is None else list(layers)
-    unknown = [name for name in chosen if name not in linears]
-    if unknown:
-        raise ValueError(
-            f"no nn.Linear named {', '.join(map(repr, unknown))} in this model; its linear "
-            f"layers are {', '.join(map(repr, linears))}."
-        )
-    quantized = copy.deepcopy(model)
-    for name in chosen:
-        weight = quantized.get_submodule(name).weight
-        with torch.no_grad():
-            weight.copy_(
-                fake_quantize_with_range(
-                    weight.detach(), n_bits, method, granularity, group_size, percentile
-                )
-            )
-    return quantized
 
 
 # An analytic approximation: ACIQ ---------------------------------------------------------------

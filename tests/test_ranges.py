@@ -39,8 +39,7 @@ from helper import (
     dequantize_affine,
     fake_quantize,
     fake_quantize_clipped,
-    fake_quantize_linears_with_range,
-    fake_quantize_with_range,
+    fake_quantize_linears,
     granularity_block_size,
     plot_clipping_curves,
     plot_clipping_ranges,
@@ -330,16 +329,19 @@ def test_clipping_mse_curve_has_one_row_per_ratio_and_one_column_per_block():
 )
 @pytest.mark.parametrize("n_bits", [8, 4, 2])
 def test_min_max_range_is_lesson_10s_fake_quantize(granularity, group_size, n_bits):
-    got = fake_quantize_with_range(WEIGHT, n_bits, "min-max", granularity, group_size)
+    """The clipping path with the min-max range gives exactly the plain symmetric path."""
+    block = granularity_block_size(WEIGHT.shape, granularity, dim=0, group_size=group_size)
+    absmax = clipping_absmax(WEIGHT, block, "min-max", torch.int8, n_bits)
+    got = fake_quantize_clipped(WEIGHT, block, absmax, torch.int8, n_bits)
     assert torch.equal(got, fake_quantize(WEIGHT, n_bits, granularity, group_size))
 
 
-def test_fake_quantize_with_range_keeps_dtype_and_the_mse_method_lowers_each_rows_error():
+def test_fake_quantize_with_a_range_keeps_dtype_and_the_mse_method_lowers_each_rows_error():
     weight = WEIGHT.to(torch.bfloat16)
-    assert fake_quantize_with_range(weight, 4, "percentile").dtype == torch.bfloat16
+    assert fake_quantize(weight, 4, method="percentile").dtype == torch.bfloat16
     for n_bits in (4, 2):
-        minmax = fake_quantize_with_range(WEIGHT, n_bits, "min-max")
-        best = fake_quantize_with_range(WEIGHT, n_bits, "mse")
+        minmax = fake_quantize(WEIGHT, n_bits, method="min-max")
+        best = fake_quantize(WEIGHT, n_bits, method="mse")
         row_mse = (best - WEIGHT).double().square().mean(dim=1)
         assert bool((row_mse <= (minmax - WEIGHT).double().square().mean(dim=1)).all())
 
@@ -353,14 +355,14 @@ def small_model() -> nn.Module:
     return model
 
 
-def test_fake_quantize_linears_with_range_quantizes_a_copy():
+def test_fake_quantize_linears_with_a_range_quantizes_a_copy():
     model = small_model()
     before = [p.detach().clone() for p in model.parameters()]
-    quantized = fake_quantize_linears_with_range(model, 2, "mse", layers=["2"])
+    quantized = fake_quantize_linears(model, 2, layers=["2"], method="mse")
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert torch.equal(quantized[0].weight, model[0].weight)  # not chosen: unchanged
     assert torch.equal(quantized[2].bias, model[2].bias)
-    expected = fake_quantize_with_range(model[2].weight.detach(), 2, "mse")
+    expected = fake_quantize(model[2].weight.detach(), 2, method="mse")
     assert torch.equal(quantized[2].weight.detach(), expected)
 
 
@@ -368,9 +370,9 @@ def test_fake_quantize_linears_with_range_quantizes_a_copy():
     ("layers", "error", "message"),
     [(["3"], ValueError, "no nn.Linear named '3'"), ("0", TypeError, "list of names")],
 )
-def test_fake_quantize_linears_with_range_bad_layers(layers, error, message):
+def test_fake_quantize_linears_with_a_range_bad_layers(layers, error, message):
     with pytest.raises(error, match=message):
-        fake_quantize_linears_with_range(small_model(), 4, "mse", layers=layers)
+        fake_quantize_linears(small_model(), 4, layers=layers, method="mse")
 
 
 # ------------------------------------------------------------------------------------------
@@ -430,7 +432,7 @@ def test_percentile_that_is_not_a_number_is_a_type_error(percentile):
         lambda b: clipping_mse_curve(WEIGHT, (1, 12), [1.0], n_bits=b),
         lambda b: quantize_clipped(WEIGHT, (1, 12), 1.0, n_bits=b),
         lambda b: fake_quantize_clipped(WEIGHT, (1, 12), 1.0, n_bits=b, grid="midrise"),
-        lambda b: fake_quantize_with_range(WEIGHT, b, "percentile"),
+        lambda b: fake_quantize(WEIGHT, b, method="percentile"),
     ],
     ids=["search", "curve", "quantize", "midrise", "weight"],
 )
@@ -452,7 +454,7 @@ ALL_FUNCTIONS = {
     "quantize": lambda t: quantize_clipped(t, whole(t), 1.0, n_bits=4),
     "fake": lambda t: fake_quantize_clipped(t, whole(t), 1.0, n_bits=4),
     "midrise": lambda t: fake_quantize_clipped(t, whole(t), 1.0, n_bits=4, grid="midrise"),
-    "weight": lambda t: fake_quantize_with_range(t, 4, "mse", "per_tensor"),
+    "weight": lambda t: fake_quantize(t, 4, "per_tensor", method="mse"),
 }
 
 
@@ -625,9 +627,7 @@ def test_the_digits_predictions_of_lesson_13_are_far_from_ties():
     _, _, x_test, _ = load_digits_split()
     for n_bits in (4, 2):
         for label, (method, percentile) in NOTEBOOK_METHODS.items():
-            quantized = fake_quantize_linears_with_range(
-                model, n_bits, method, percentile=percentile
-            )
+            quantized = fake_quantize_linears(model, n_bits, method=method, percentile=percentile)
             with torch.no_grad():
                 top2 = quantized(x_test).topk(2, dim=-1).values
             gap = (top2[:, 0] - top2[:, 1]).min().item()
@@ -643,8 +643,6 @@ def test_helper_functions_of_section_13_have_doctests():
         "clipping_mse_curve",
         "absmax_mse_optimal",
         "clipping_absmax",
-        "fake_quantize_with_range",
-        "fake_quantize_linears_with_range",
         "aciq_mse_gaussian",
         "aciq_clip_gaussian",
         "plot_clipping_ranges",
