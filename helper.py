@@ -2199,81 +2199,6 @@ def linears_bits_per_weight(
     return total / sum(w.numel() for w in weights)
 
 
-@torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """The class ``model`` picks for each input: the argmax of its outputs (int64, one per row).
-
-    >>> predict(nn.Identity(), torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]]))
-    tensor([1, 0])
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    return model(inputs).argmax(dim=-1)
-
-
-def plot_digits(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    predictions: torch.Tensor | None = None,
-    columns: int = 8,
-    title: str | None = None,
-) -> Figure:
-    """Small 8x8 digit images in a grid, each titled with its label and, if given, the
-    model's prediction (in red when it is wrong).
-
-    ``images`` is ``(n, 64)`` (flattened 8x8 pixels, 0 = white, 1 = black) or ``(n, 8, 8)``;
-    ``labels`` and ``predictions`` hold one whole number per image. Returns the figure,
-    closed for pyplot like ``plot_quantization_errors``.
-    """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}.")
-    pictures = images
-    if pictures.dim() == 2 and pictures.shape[1] == 64:
-        pictures = pictures.reshape(-1, 8, 8)
-    if pictures.dim() != 3 or tuple(pictures.shape[1:]) != (8, 8) or len(pictures) == 0:
-        raise ValueError(
-            f"images must be (n, 64) or (n, 8, 8) with n >= 1, got {tuple(images.shape)}."
-        )
-    n = len(pictures)
-    for name, values in (("labels", labels), ("predictions", predictions)):
-        if values is None and name == "predictions":
-            continue
-        if not isinstance(values, torch.Tensor) or values.dim() != 1 or len(values) != n:
-            raise ValueError(f"{name} must be a 1-D tensor with one entry per image ({n}).")
-    if isinstance(columns, bool) or not isinstance(columns, numbers.Integral) or columns < 1:
-        raise ValueError(f"columns must be a whole number >= 1, got {columns!r}.")
-    columns = min(int(columns), n)
-    rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(1.3 * columns, 1.55 * rows + 0.4),
-        squeeze=False,
-        layout="constrained",
-    )
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= n:
-            continue
-        ax.imshow(pictures[i].detach().float().cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
-        label = int(labels[i])
-        if predictions is None:
-            ax.set_title(f"{label}", fontsize=10)
-        else:
-            guess = int(predictions[i])
-            wrong = guess != label
-            ax.set_title(
-                f"{label} -> {guess}" if wrong else f"{label}",
-                fontsize=10,
-                color="tab:red" if wrong else "black",
-                fontweight="bold" if wrong else "normal",
-            )
-    if title:
-        fig.suptitle(title, fontsize=11)
-    plt.close(fig)
-    return fig
-
-
 def plot_accuracy_vs_bits(
     correct: dict[str, dict[int, int]],
     n_test: int,
@@ -2650,27 +2575,6 @@ def packed_model_bytes(
             seen.add(id(tensor))
             total += packed.get(id(tensor), tensor.numel() * tensor.element_size())
     return total
-
-
-def parameters_by_layer_type(model: nn.Module) -> dict[str, int]:
-    """How many parameters ``model`` holds per kind of layer and parameter, largest first:
-    ``{"Linear.weight": ..., "Embedding.weight": ..., "LayerNorm.bias": ...}``. A parameter
-    shared by two modules is counted once.
-
-    >>> parameters_by_layer_type(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)))
-    {'Embedding.weight': 40, 'Linear.weight': 8, 'Linear.bias': 2}
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    counts, seen = {}, set()
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if id(parameter) in seen:
-                continue
-            seen.add(id(parameter))
-            key = f"{type(module).__name__}.{name}"
-            counts[key] = counts.get(key, 0) + parameter.numel()
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 # A layer that keeps its weights packed --------------------------------------------------------

@@ -30,9 +30,8 @@ from helper import (
     fake_quantize_linears,
     linears_bits_per_weight,
     plot_accuracy_vs_bits,
-    plot_digits,
-    predict,
 )
+from models import plot_digits, predict
 
 matplotlib.use("Agg")
 

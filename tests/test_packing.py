@@ -33,7 +33,6 @@ from helper import (
     pack_weights_loop,
     packed_model_bytes,
     packed_weight_bytes,
-    parameters_by_layer_type,
     plot_packed_bits,
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
@@ -41,6 +40,7 @@ from helper import (
     unpack_weights,
     w8_a16_forward,
 )
+from models import parameters_by_layer_type
 
 #: Hypothesis: deterministic, no deadline (CI machines are slow), no example database.
 PROPERTY = settings(
