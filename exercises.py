@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import math
 import numbers
@@ -24,25 +25,63 @@ from typing import Any
 
 import torch
 
+from examples import seeded_laplace, seeded_randn, varied_rows_weight
 from helper import (
+    W8A16LinearLayer,
+    absmax_minmax,
+    clipping_mse_curve,
     dtype_name,
+    fake_quantize,
+    fake_quantize_clipped,
     get_q_range,
     get_q_scale_and_zero_point,
+    layer_names,
     linear_dequantization,
+    linear_q_symmetric,
+    linear_q_symmetric_per_channel,
     linear_q_with_scale_and_zero_point,
+    linear_quantization,
+    quantize_blockwise,
+    quantized_linear_W8A32_without_bias,
+    replace_linear_with_target,
+    unpack_weights,
+    w8_a16_forward,
 )
 
 __all__ = [
     "CheckCase",
     "Mistake",
     "CheckReport",
-    "run_checks",
     "same_result",
+    "run_checks",
     "expect_close",
     "expect_integers",
+    "QUANTIZE_MISTAKES",
     "check_quantize",
+    "DEQUANTIZE_MISTAKES",
     "check_dequantization",
+    "SCALE_AND_ZERO_POINT_MISTAKES",
     "check_scale_and_zero_point",
+    "SYMMETRIC_MISTAKES",
+    "check_linear_q_symmetric",
+    "PER_ROW_MISTAKES",
+    "check_per_row_quantization",
+    "W8A32_MISTAKES",
+    "check_w8a32",
+    "W8A16_MISTAKES",
+    "check_w8_a16_forward",
+    "LAYERS_TO_REPLACE_MISTAKES",
+    "check_layers_to_replace",
+    "MODEL_SIZE_MISTAKES",
+    "check_model_size",
+    "FAKE_GROUPS_MISTAKES",
+    "check_fake_quantize_per_group",
+    "W8A16_BYTES_MISTAKES",
+    "check_w8a16_bytes",
+    "UNPACK2_MISTAKES",
+    "check_unpack_2bit",
+    "MSE_SEARCH_MISTAKES",
+    "check_mse_search",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -821,9 +860,7 @@ def check_scale_and_zero_point(function: Callable) -> CheckReport:
 
 
 def _symmetric_reference(tensor: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, float]:
-    """``helper.linear_q_symmetric``, imported here: the import block at the top of this file
-    is shared by every lesson's section."""
-    from helper import linear_q_symmetric
+    """``helper.linear_q_symmetric``."""
 
     return linear_q_symmetric(tensor, dtype)
 
@@ -1034,10 +1071,7 @@ def check_linear_q_symmetric(function: Callable) -> CheckReport:
 
 
 def _per_row_reference(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``helper.linear_q_symmetric_per_channel(weight, dim=0)``, imported here: the import
-    block at the top of this file is shared by every lesson's section."""
-    from helper import linear_q_symmetric_per_channel
-
+    """``helper.linear_q_symmetric_per_channel(weight, dim=0)``."""
     return linear_q_symmetric_per_channel(weight, dim=0)
 
 
@@ -1192,7 +1226,6 @@ def _scale_as_float32(function: Callable) -> Callable:
     """``function`` with a float64 scale in its result turned into float32, so that a right
     or wrong answer computed in float64 is recognised like its float32 twin. ``wraps`` keeps
     the learner's source visible to the not-attempted test."""
-    import functools
 
     @functools.wraps(function)
     def normalized(*args: Any, **kwargs: Any) -> Any:
@@ -1217,7 +1250,6 @@ def check_per_row_quantization(function: Callable) -> CheckReport:
     have very different ranges, and a weight with an all-zero row. No value lies near a
     rounding tie, so a float64 computation gives the same integers.
     """
-    from examples import varied_rows_weight
 
     test = torch.tensor(_TEST_TENSOR)
     negative = torch.tensor([[0.5, -2.0, 1.1, 0.3], [-0.1, 0.35, 0.05, -0.2]])
@@ -1375,13 +1407,6 @@ W8A32_MISTAKES = (
 
 def _w8a32_cases() -> list[CheckCase]:
     """The cases of ``check_w8a32``: inputs that tell the classic mistakes apart."""
-    from helper import (
-        linear_q_symmetric,
-        linear_q_symmetric_per_channel,
-        linear_quantization,
-        quantize_blockwise,
-        quantized_linear_W8A32_without_bias,
-    )
 
     course = torch.tensor([1.0, 2.0, 3.0])  # the course's input, 1-D
     weight = torch.tensor(_COURSE_WEIGHT)
@@ -1580,7 +1605,6 @@ def _expect_w8a16(
     """A check against ``helper.w8_a16_forward``: the input's dtype and shape, finite values,
     and each output within a few roundings of its dtype, measured against the sum of the
     magnitudes that make it up (so the order of the float operations does not matter)."""
-    from helper import w8_a16_forward
 
     expected = w8_a16_forward(weight, input, scales, bias)
     magnitude = _linear(input.double().abs(), weight.double().abs()) * scales.double()
@@ -1610,7 +1634,6 @@ def _expect_w8a16(
 
 def _w8a16_cases() -> list[CheckCase]:
     """The cases of ``check_w8_a16_forward``: inputs that tell the classic mistakes apart."""
-    from helper import linear_q_symmetric_per_channel
 
     q_course, s_course = linear_q_symmetric_per_channel(torch.tensor(_COURSE_WEIGHT), dim=0)
     q_4x3 = torch.tensor(
@@ -1915,7 +1938,6 @@ LAYERS_TO_REPLACE_MISTAKES = (
 
 def _expected_layers(module, module_name_to_exclude) -> list[str]:
     """What ``helper.replace_linear_with_target`` replaces, found by running it on a copy."""
-    from helper import W8A16LinearLayer, layer_names, replace_linear_with_target
 
     replaced = replace_linear_with_target(
         copy.deepcopy(module), W8A16LinearLayer, module_name_to_exclude
@@ -2072,7 +2094,6 @@ class _WithPositions(torch.nn.Module):
 
 
 def _size_cases_models() -> list[tuple[str, torch.nn.Module, str]]:
-    from helper import W8A16LinearLayer
 
     with torch.random.fork_rng(devices=[]):  # leave the learner's random numbers alone
         torch.manual_seed(0)  # the values do not matter, only the shapes and dtypes
@@ -2270,7 +2291,8 @@ MODEL_SIZE_MISTAKES = (
 
 
 def _model_size_cases() -> list[CheckCase]:
-    """The cases of ``check_model_size``: small modules that tell the classic mistakes apart."""
+    """The cases of ``check_model_size``: small modules that tell the classic mistakes apart.
+    (``models`` is imported only here: importing it adds real weights to the explorer's menu.)"""
     from models import model_size
 
     return [
@@ -2304,9 +2326,7 @@ def check_model_size(function: Callable) -> CheckReport:
 
 
 def _fake_groups_reference(weight: torch.Tensor, n_bits: int, group_size: int) -> torch.Tensor:
-    """``helper.fake_quantize(weight, n_bits, "per_group", group_size)``, imported here: the
-    import block at the top of this file is shared by every lesson's section."""
-    from helper import fake_quantize
+    """``helper.fake_quantize(weight, n_bits, "per_group", group_size)``."""
 
     return fake_quantize(weight, n_bits, "per_group", group_size=group_size)
 
@@ -2471,7 +2491,6 @@ def _float64_as_float32(function: Callable) -> Callable:
     """``function`` with a float64 result turned into float32, so that an answer computed in
     float64 is recognised like its float32 twin. ``wraps`` keeps the learner's source
     visible to the not-attempted test."""
-    import functools
 
     @functools.wraps(function)
     def normalized(*args: Any, **kwargs: Any) -> Any:
@@ -2494,7 +2513,6 @@ def check_fake_quantize_per_group(function: Callable) -> CheckReport:
     an error), a realistic 4x8 weight at 2 bits (where ``q_max`` is 1), the test tensor at 8
     bits in groups of 3 (one group per row), and a weight with an all-zero group at 3 bits.
     """
-    from examples import varied_rows_weight
 
     small = torch.tensor(
         [
@@ -2548,7 +2566,6 @@ def check_fake_quantize_per_group(function: Callable) -> CheckReport:
 
 
 def _layer_bytes_reference(in_features, out_features, bias, dtype) -> int:
-    from helper import W8A16LinearLayer
 
     with torch.device("meta"):
         layer = W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype)
@@ -2932,7 +2949,6 @@ UNPACK2_MISTAKES = (
 
 def _unpack2_cases() -> list[CheckCase]:
     """The cases of ``check_unpack_2bit``: inputs that tell the classic mistakes apart."""
-    from helper import unpack_weights
 
     general = (
         _UNPACK2_RECIPE + " Put the four results side by side, torch.stack([...], dim=-1), "
@@ -3100,7 +3116,6 @@ MSE_SEARCH_MISTAKES = (
 
 def _search_cases() -> list[tuple[str, tuple, str]]:
     """(description, (tensor, n_bits, ratios), hint): every case has one clear best ratio."""
-    from examples import seeded_laplace, seeded_randn, varied_rows_weight
 
     tenths = [k / 10 for k in range(1, 11)]
     outlier = seeded_randn(400, seed=11)
@@ -3145,7 +3160,6 @@ def _search_cases() -> list[tuple[str, tuple, str]]:
 
 def _search_mse(tensor: torch.Tensor, n_bits: int, absmax: float) -> float:
     """The MSE of ``tensor``'s round trip clipped at ``absmax`` (helper, float64 mean)."""
-    from helper import fake_quantize_clipped
 
     back = fake_quantize_clipped(tensor, tuple(tensor.shape), absmax, n_bits=n_bits)
     return (back - tensor).double().square().mean().item()
@@ -3153,7 +3167,6 @@ def _search_mse(tensor: torch.Tensor, n_bits: int, absmax: float) -> float:
 
 def _expect_best_range(tensor: torch.Tensor, n_bits: int, ratios: Sequence[float]):
     """A check that the result is the candidate range with the smallest MSE."""
-    from helper import absmax_minmax, clipping_mse_curve
 
     block = tuple(tensor.shape)
     peak = absmax_minmax(tensor, block).item()

@@ -10,16 +10,21 @@ Read this file top to bottom; each section is one step of the course.
 5. Dequantize                        ``linear_dequantization``
 6. Quantization error                ``quantization_error``, ``sqnr_db``
 7. Plots                             ``plot_quantization_errors``, ``plot_number_line``
-8. Symmetric mode                    ``get_q_scale_symmetric``, ``linear_q_symmetric``
+8. Symmetric mode (L3-A)             ``get_q_scale_symmetric``, ``linear_q_symmetric``
 9. Granularity: one mechanism        ``choose_qparams_affine``, ``quantize_affine``,
-                                     ``dequantize_affine``, ``linear_q_symmetric_per_channel``,
+   (L3-B/C/D)                        ``dequantize_affine``, ``linear_q_symmetric_per_channel``,
                                      ``linear_q_symmetric_per_group``,
-                                     ``linear_dequantization_per_group``
-10. Weights and activations          ``quantized_linear_W8A32_without_bias``,
+                                     ``linear_dequantization_per_group``, ``bits_per_weight``
+10. Weights and activations (L3-E)   ``quantized_linear_W8A32_without_bias``,
                                      ``quantized_linear_W8A8_without_bias``
 11. An 8-bit layer for any model     ``w8_a16_forward``, ``W8A16LinearLayer``,
-                                     ``replace_linear_with_target``,
-                                     ``replace_linear_with_target_and_quantize``
+    (L4)                             ``replace_linear_with_target``,
+                                     ``replace_linear_with_target_and_quantize``,
+                                     ``fake_quantize``, ``fake_quantize_linears``
+12. Weight packing (L5)              ``pack_weights``, ``unpack_weights``,
+                                     ``PackedLinearLayer``
+13. Choosing the range               ``absmax_percentile``, ``absmax_mse_optimal``,
+                                     ``clipping_absmax``, ``quantize_clipped``
 
 The whole course rests on two formulas (``s`` is the scale, ``z`` the zero point)::
 
@@ -31,8 +36,9 @@ steps of section 9: measure a range per block of elements, turn it into a scale 
 (section 3), then apply the two formulas (sections 4 and 5) with one scale per block. The
 functions named after the course are thin wrappers that pick the block.
 
-The interactive explorer lives in ``explorer.py``, the exercise checkers in ``exercises.py``
-and the example tensors in ``examples.py``: you use them, but need not read them.
+The interactive explorer lives in ``explorer.py``, the exercise checkers in ``exercises.py``,
+the example tensors in ``examples.py`` and the models (a digits classifier, all-MiniLM-L6-v2,
+saving and loading) in ``models.py``: you use them, but need not read them.
 
 Nothing here modifies its inputs, and bad input raises a ``TypeError`` or ``ValueError`` that
 says what was wrong and what to do instead.
@@ -59,15 +65,26 @@ __all__ = [
     "qparams_from_range",
     "scale_and_zero_point_from_range",
     "get_q_scale_and_zero_point",
+    "quantize_one_liner",
+    "CHUNK_ELEMENTS",
     "linear_q_with_scale_and_zero_point",
     "linear_quantization",
     "linear_dequantization",
     "quantization_error",
     "sqnr_db",
+    "ANNOTATE_MAX_ELEMENTS",
+    "VALUE_CMAP",
+    "QUANTIZED_CMAP",
+    "ERROR_CMAP",
+    "as_2d",
+    "HeatmapPanel",
+    "ErrorPanels",
     "plot_quantization_errors",
     "plot_number_line",
     "get_q_scale_symmetric",
     "linear_q_symmetric",
+    "MAX_LEVEL_LINES",
+    "plot_symmetric_vs_asymmetric",
     "Blocks",
     "block_shapes",
     "granularity_block_size",
@@ -80,12 +97,48 @@ __all__ = [
     "linear_q_symmetric_per_channel",
     "linear_q_symmetric_per_group",
     "linear_dequantization_per_group",
+    "bits_per_weight",
+    "TradeoffPoint",
+    "plot_granularity_tradeoff",
     "quantized_linear_W8A32_without_bias",
     "quantized_linear_W8A8_without_bias",
+    "sqnr_db_per_row",
+    "plot_output_sqnr",
     "w8_a16_forward",
     "W8A16LinearLayer",
     "replace_linear_with_target",
     "replace_linear_with_target_and_quantize",
+    "layer_names",
+    "fake_quantize",
+    "fake_quantize_linears",
+    "linears_bits_per_weight",
+    "plot_accuracy_vs_bits",
+    "PACK_BITS",
+    "pack_weights",
+    "unpack_weights",
+    "pack_weights_loop",
+    "to_offset_binary",
+    "from_offset_binary",
+    "packed_weight_bytes",
+    "packed_model_bytes",
+    "PackedLinearLayer",
+    "W4A16LinearLayer",
+    "W2A16LinearLayer",
+    "PLOT_MAX_BYTES",
+    "plot_packed_bits",
+    "RANGE_METHODS",
+    "CLIPPING_GRIDS",
+    "absmax_minmax",
+    "absmax_percentile",
+    "quantize_clipped",
+    "fake_quantize_clipped",
+    "clipping_mse_curve",
+    "absmax_mse_optimal",
+    "clipping_absmax",
+    "aciq_mse_gaussian",
+    "aciq_clip_gaussian",
+    "plot_clipping_curves",
+    "plot_clipping_ranges",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -1941,6 +1994,7 @@ class W8A16LinearLayer(nn.Module):
         return self
 
     def extra_repr(self) -> str:
+        """What ``print(model)`` shows inside ``W8A16LinearLayer(...)``."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, dtype={dtype_name(self.dtype)}"
@@ -2672,6 +2726,7 @@ class PackedLinearLayer(nn.Module):
         return w8_a16_forward(self.unpacked_weights(), input, self.scales, self.bias)
 
     def extra_repr(self) -> str:
+        """What ``print(model)`` shows inside the layer's parentheses."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, dtype={dtype_name(self.dtype)}, n_bits={self.n_bits}"
