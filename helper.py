@@ -1007,9 +1007,10 @@ def linear_q_symmetric(
 ) -> tuple[torch.Tensor, float]:
     """Quantize ``tensor`` in symmetric mode, per tensor; returns ``(quantized_tensor, scale)``.
 
-    ``q = clamp(round(r / s), q_min, q_max)`` with ``s = get_q_scale_symmetric(tensor)``; the
-    zero point is 0 (for an unsigned dtype, the midpoint: see ``get_q_scale_symmetric``).
-    Dequantize with ``linear_dequantization(q, scale, 0)``.
+    ``q = clamp(round(r / s) + z, q_min, q_max)`` with ``s = get_q_scale_symmetric(tensor)``
+    and ``z = 0``, so dequantize with ``linear_dequantization(q, scale, 0)``. For an unsigned
+    dtype ``z`` is the midpoint, which the course's pair does not return: dequantize uint8 with
+    ``linear_dequantization(q, scale, 128)`` (``(q_min + q_max + 1) // 2`` in general).
 
     >>> q, s = linear_q_symmetric(torch.tensor([-1.0, 0.5, 2.0]))
     >>> q, round(s, 6)

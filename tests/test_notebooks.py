@@ -116,3 +116,14 @@ def test_each_plot_is_shown_exactly_once(path):
         if "plot_quantization_errors(" in "".join(cell["source"]):
             images = [o for o in cell["outputs"] if "image/png" in o.get("data", {})]
             assert len(images) == 1, "".join(cell["source"])
+
+
+def test_cheat_sheet_links_every_lesson_and_has_a_section_for_each():
+    """The cheat sheet links to every lesson and has a heading ending in its number, e.g. (04)."""
+    text = (NOTEBOOKS / "cheatsheet.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## .*\(([\d, ]+)\)$", text, flags=re.MULTILINE)
+    numbers = {n.strip() for heading in headings for n in heading.split(",")}
+    for path in LESSONS:
+        assert f"({path.name})" in text
+        assert path.name[:2] in numbers, path.name
+    assert "to be written" not in text
