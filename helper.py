@@ -504,11 +504,14 @@ def quantize_one_liner(
 # points become Python numbers, a zero point of 0 (symmetric mode) is not added at all, and a
 # per-block scale is sliced along the rows with the data.
 
-#: How many elements the quantize and dequantize loops handle at a time. About 1 MiB of
-#: float32: small enough that the intermediate results stay in the CPU cache, large enough
-#: that each operation still splits over the CPU's threads (measured fastest on 2 cores:
-#: 2**18 elements; 2**16 took about 10% longer, 2**14 twice as long).
-CHUNK_ELEMENTS = 1 << 18
+#: How many elements the quantize and dequantize loops handle at a time: 4 MiB of float32,
+#: small enough to stay in a CPU's larger caches, large enough that each operation still
+#: splits over the CPU's threads and that a 4096x4096 tensor takes only 16 chunks. Every
+#: operation is a parallel region whose threads wait for each other, and on a machine busy
+#: with other programs each wait can cost a time slice: with 2**18 (64 chunks) a round trip
+#: measured 35 ms on an idle 2-core machine but up to 4 s on a busy one; 2**20 measured 33 ms
+#: idle and stayed within a few times that when busy.
+CHUNK_ELEMENTS = 1 << 20
 
 
 def _row_chunks(shape: Sequence[int]) -> Iterator[slice]:

@@ -365,7 +365,15 @@ def test_all_zero_scale_is_observer_eps():
 # 3. The chunked path equals the readable formula
 # ------------------------------------------------------------------------------------------
 
-CHUNK = helper.CHUNK_ELEMENTS
+#: The chunk size the chunked-path tests run with (patched in by ``small_chunks``): small,
+#: so that small tensors already take several chunks and the tests stay quick.
+CHUNK = 2**14
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    """Run with ``CHUNK`` elements per chunk; results must not depend on the chunk size."""
+    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", CHUNK)
 
 
 def _per_row(values: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -377,9 +385,9 @@ CHUNK_SHAPES = {
     "0d": (),
     "1d_short": (100,),
     "1d_long": (2 * CHUNK + 123,),
-    "2d_many_chunks": (300, 1000),  # 65 rows per chunk
+    "2d_many_chunks": (300, 1000),  # 16 rows per chunk
     "2d_wide_rows": (3, CHUNK + 77),  # one row per chunk
-    "3d": (9, 50, 600),  # rows of 30000 elements: two rows per chunk
+    "3d": (9, 50, 600),  # rows of 30000 elements: one row per chunk
     "3d_single_row": (1, 5, 9),
 }
 
