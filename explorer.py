@@ -1,15 +1,15 @@
 """The interactive quantization explorer: sliders and menus, and what they do to the error.
 
-Controls (tensor, size, seed, dtype, bit width, mode, granularity, group size) on top, what
-they do below: the scale(s) and zero point(s), the error measured and estimated, whether the
-estimate applies, the memory, and one picture that is redrawn in place. The logic is plain
-Python (``QuantizationExplorer.compute``), so tests can drive it without a browser;
-``build_widgets`` only wires ipywidgets to it.
+Controls (tensor, size, seed, dtype, bit width, mode, range, granularity, group size) on top,
+what they do below: the scale(s) and zero point(s), the error measured and estimated, whether
+the estimate applies, what the range clips, the memory, and one picture that is redrawn in
+place. The logic is plain Python (``QuantizationExplorer.compute``), so tests can drive it
+without a browser; ``build_widgets`` only wires ipywidgets to it.
 
 Use it from a notebook with ``from explorer import explore`` and ``explore()``. The
 quantization it shows comes from ``helper.py`` (``quantize_blockwise`` and
-``dequantize_affine``, whatever the mode and granularity); this module is machinery you need
-not read.
+``dequantize_affine``, whatever the mode and granularity; with a clipped range, section 13's
+``clipping_absmax`` and ``quantize_clipped``); this module is machinery you need not read.
 
 How it stays quick: the picture is drawn once in full (axes, labels, colour bars, histogram),
 then every change redraws only the artists that change (images, cell numbers, colour-bar
@@ -23,8 +23,10 @@ check that this draws exactly the pixels an ordinary full draw of the same state
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import torch
@@ -43,7 +45,9 @@ from helper import (
     SUPPORTED_DTYPES,
     VALUE_CMAP,
     HeatmapPanel,
+    absmax_mse_optimal,
     as_2d,
+    clipping_absmax,
     dequantize_affine,
     dtype_name,
     get_q_range,
@@ -51,6 +55,7 @@ from helper import (
     per_element,
     quantization_error,
     quantize_blockwise,
+    quantize_clipped,
 )
 
 __all__ = [
@@ -64,10 +69,13 @@ __all__ = [
     "EXPLORER_MODES",
     "EXPLORER_GRANULARITIES",
     "EXPLORER_GROUP_SIZES",
+    "EXPLORER_RANGES",
     "ExplorerControl",
     "EXPLORER_CONTROLS",
     "QuantizerResult",
     "explorer_block_size",
+    "mse_search_size",
+    "explorer_clip_range",
     "explorer_quantize",
     "format_number",
     "estimate_check",
@@ -77,11 +85,12 @@ __all__ = [
 
 # Extending it is one line each:
 #   register_tensor_source("my weights", lambda seed, size: weights)   # a new tensor
-#   EXPLORER_CONTROLS.append(ExplorerControl("clip", "clip %", "slider", 100, low=50, high=100))
+#   EXPLORER_CONTROLS.append(ExplorerControl("rows", "rows", "slider", 8, low=1, high=64))
 # A control's value reaches the quantizer (``QuantizationExplorer.quantizer``) as a keyword
 # argument of the same name, so a later lesson pairs a new control with a quantizer that reads
-# it. The quantizer returns a ``QuantizerResult``, whose block size tells the explorer which
-# elements share a scale.
+# it (the range menu of lesson 13 is such a pair: ``range_method`` and ``explorer_quantize``).
+# The quantizer returns a ``QuantizerResult``, whose block size tells the explorer which
+# elements share a scale, and whose clipping range, if any, the histogram draws.
 
 #: Side lengths offered for the random tensors (``size`` x ``size``).
 EXPLORER_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512)
@@ -104,6 +113,31 @@ EXPLORER_GRANULARITIES: dict[str, tuple[str, int]] = {
 #: The group sizes offered when the granularity is "per group" (3 is the course's, L3-D).
 EXPLORER_GROUP_SIZES: tuple[int, ...] = (2, 3, 4, 8, 16, 32, 64, 128)
 
+#: The range menu (lesson 13): how symmetric mode chooses every block's range [-alpha, alpha].
+#: name -> (method of ``helper.clipping_absmax``, percentile). Min-max clips nothing; the
+#: others let the largest magnitudes saturate at the end levels, for a finer step. Helper's
+#: clipping ranges are symmetric, so the menu works in symmetric mode only.
+EXPLORER_RANGES: dict[str, tuple[str, float]] = {
+    "min-max": ("min-max", 100.0),
+    "percentile 99.9": ("percentile", 99.9),
+    "percentile 99": ("percentile", 99.0),
+    "MSE-optimal": ("mse", 100.0),
+}
+
+#: The MSE-optimal search, ``(n_grid, n_refine)`` of ``helper.absmax_mse_optimal``: lesson
+#: 13's, 100 ratios of max|r| and then 20 finer ones around the best, 120 round trips.
+MSE_SEARCH: tuple[int, int] = (100, 10)
+#: A coarser search for large tensors: 20 ratios (steps of 0.05 of max|r|), then 10 finer ones
+#: (steps of 0.01) around the best, 30 round trips. Used when ``values + MSE_BLOCK_COST *
+#: blocks`` exceeds ``MSE_SEARCH_WORK``: a round trip costs about a nanosecond per value and
+#: ~30 per block (the search's per-block bookkeeping), so the full search stays under about a
+#: tenth of a second (512x512 per tensor or per row: ~40 ms on one thread), and the coarse one
+#: takes 512x512 in groups of 2 (131,072 blocks) in ~0.3 s instead of ~1.2 s, for an MSE
+#: within 0.4% of the full search's (measured at 4 bits on random normal values).
+MSE_SEARCH_COARSE: tuple[int, int] = (20, 5)
+MSE_SEARCH_WORK = 2**19
+MSE_BLOCK_COST = 32
+
 #: At most this many grid lines (representable levels) are drawn per grid over the histogram;
 #: with more levels (int16 has 65536) every k-th level is drawn.
 MAX_GRID_LINES = 256
@@ -111,6 +145,10 @@ MAX_GRID_LINES = 256
 #: The explorer writes the values into the heatmap cells when the tensor has at most this many
 #: columns (and at most ``helper.ANNOTATE_MAX_ELEMENTS`` values); narrower cells stay plain.
 ANNOTATE_MAX_COLUMNS = 4
+
+#: The colours of the two grids drawn over the histogram: the block with the largest scale,
+#: and the block with the smallest (with one scale per channel or group).
+GRID_COLORS = ("tab:red", "tab:green")
 
 #: Number of histogram bins for tensors too large for the four annotated panels.
 HISTOGRAM_BINS = 80
@@ -182,6 +220,11 @@ def _grouped(settings: dict[str, Any]) -> bool:
     return settings.get("granularity") == "per group"
 
 
+def _symmetric(settings: dict[str, Any]) -> bool:
+    """The range menu works only in symmetric mode (helper's clipping ranges are symmetric)."""
+    return settings.get("mode") == "symmetric"
+
+
 @dataclass(frozen=True)
 class ExplorerControl:
     """One control of the explorer, described as data so that adding one is one line.
@@ -192,7 +235,8 @@ class ExplorerControl:
     Sliders and number fields run from ``low`` to ``high``; ``high_from(settings)``, if given,
     recomputes a slider's maximum from all current values whenever any of them changes, and
     ``active_from(settings)``, if given, greys the control out while it returns False (the
-    group size, unless the granularity is per group).
+    group size, unless the granularity is per group); a greyed-out control's value is not
+    used, its default is. ``tooltip`` is shown when the pointer rests on the control.
     """
 
     name: str
@@ -204,34 +248,30 @@ class ExplorerControl:
     high: int = 0
     high_from: Callable[[dict[str, Any]], int] | None = None
     active_from: Callable[[dict[str, Any]], bool] | None = None
+    tooltip: str = ""
 
     def make_widget(self, explorer: QuantizationExplorer):
         """The ipywidgets widget for this control, set to its default value."""
         import ipywidgets as widgets
 
         style = {"description_width": "initial"}
+        common = {"description": self.label, "style": style}
+        if self.tooltip:
+            common["tooltip"] = self.tooltip
         if self.kind == "dropdown":
             options = self.options(explorer) if callable(self.options) else self.options
-            return widgets.Dropdown(
-                options=list(options), value=self.default, description=self.label, style=style
-            )
+            return widgets.Dropdown(options=list(options), value=self.default, **common)
         if self.kind == "slider":
             return widgets.IntSlider(
-                value=self.default,
-                min=self.low,
-                max=self.high,
-                description=self.label,
-                continuous_update=True,
-                style=style,
+                value=self.default, min=self.low, max=self.high, continuous_update=True, **common
             )
         if self.kind == "number":
             return widgets.BoundedIntText(
                 value=self.default,
                 min=self.low,
                 max=self.high,
-                description=self.label,
-                style=style,
                 layout=widgets.Layout(width="160px"),
+                **common,
             )
         raise ValueError(f"unknown control kind {self.kind!r}: use dropdown, slider or number.")
 
@@ -250,6 +290,19 @@ EXPLORER_CONTROLS: list[ExplorerControl] = [
     ExplorerControl("dtype", "dtype", "dropdown", "int8", options=tuple(EXPLORER_DTYPES)),
     ExplorerControl("n_bits", "bits", "slider", 8, low=2, high=8, high_from=_dtype_bits),
     ExplorerControl("mode", "mode", "dropdown", "asymmetric", options=EXPLORER_MODES),
+    ExplorerControl(
+        "range_method",
+        "range",
+        "dropdown",
+        "min-max",
+        options=tuple(EXPLORER_RANGES),
+        active_from=_symmetric,
+        tooltip=(
+            "How the symmetric range [-alpha, alpha] of every block is chosen (lesson 13): "
+            "min-max clips nothing; a percentile of |r|, or the alpha with the smallest MSE, "
+            "clips the largest values. Symmetric mode only: these ranges are symmetric."
+        ),
+    ),
     ExplorerControl(
         "granularity",
         "granularity",
@@ -277,7 +330,9 @@ class QuantizerResult(NamedTuple):
     ``scale`` and ``zero_point`` hold one value per block (numbers, or tensors of shape
     ``n_blocks`` as ``helper.choose_qparams_affine`` returns them); ``block_size`` says which
     elements share them (see ``helper.block_shapes``), so the explorer can expand them per
-    element with ``helper.per_element``.
+    element with ``helper.per_element``. A quantizer that clips also hands over every block's
+    range ``clip_range`` (the ``alpha`` of ``[-alpha, alpha]``, shape ``n_blocks``) and a
+    sentence ``range_note`` on how it chose it; both are shown.
     """
 
     quantized: torch.Tensor
@@ -285,6 +340,8 @@ class QuantizerResult(NamedTuple):
     zero_point: int | torch.Tensor
     dequantized: torch.Tensor
     block_size: tuple[int, ...]
+    clip_range: torch.Tensor | None = None
+    range_note: str = ""
 
 
 def explorer_block_size(
@@ -311,6 +368,93 @@ def explorer_block_size(
     return granularity_block_size(shape, name, dim=dim)
 
 
+def mse_search_size(n_values: int, n_blocks: int) -> tuple[int, int]:
+    """``(n_grid, n_refine)`` for the explorer's MSE-optimal search: ``MSE_SEARCH``, or
+    ``MSE_SEARCH_COARSE`` when the tensor would make the full search slow.
+
+    >>> mse_search_size(4096, 64), mse_search_size(512 * 512, 512 * 256)
+    ((100, 10), (20, 5))
+    """
+    work = n_values + MSE_BLOCK_COST * n_blocks
+    return MSE_SEARCH if work <= MSE_SEARCH_WORK else MSE_SEARCH_COARSE
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the thread count.
+
+    The range search makes many small passes over the tensor (a 512x512 tensor is a quarter
+    of a million values). Split over several threads, each pass waits for the slowest one, and
+    on a busy computer (the browser drawing the page, other programs) a thread that does not
+    get its core stalls it: measured on 2 cores with another program running, the MSE search
+    of a 512x512 tensor took 1 to 8 s on 2 threads and about 60 ms on one. The results are
+    the same either way (elementwise work, exact percentiles, float64 sums of the errors).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def explorer_clip_range(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    range_method: str,
+    dtype: torch.dtype,
+    n_bits: int,
+) -> tuple[torch.Tensor, str]:
+    """Every block's symmetric range ``alpha`` for the range menu's ``range_method`` (see
+    ``EXPLORER_RANGES``), and a sentence on how it was chosen: ``(alpha, note)``.
+
+    ``helper.clipping_absmax``; the MSE-optimal search runs coarser on large tensors (see
+    ``mse_search_size``), and the note says so. It runs on one thread (see ``_one_thread``).
+    """
+    if range_method not in EXPLORER_RANGES:
+        raise ValueError(
+            f"unknown range {range_method!r}: choose one of {', '.join(EXPLORER_RANGES)}."
+        )
+    with _one_thread():
+        return _clip_range(tensor, block_size, range_method, dtype, n_bits)
+
+
+def _clip_range(
+    tensor: torch.Tensor,
+    block_size: Sequence[int],
+    range_method: str,
+    dtype: torch.dtype,
+    n_bits: int,
+) -> tuple[torch.Tensor, str]:
+    """``explorer_clip_range`` for a known ``range_method``."""
+    method, percentile = EXPLORER_RANGES[range_method]
+    if method == "min-max":
+        return clipping_absmax(tensor, block_size, method), "alpha = max|r| of every block."
+    if method == "percentile":
+        absmax = clipping_absmax(tensor, block_size, method, dtype, n_bits, percentile)
+        return absmax, (
+            f"alpha = the {percentile:g}th percentile of |r| in every block: about the largest "
+            f"{100 - percentile:.2g}% of the magnitudes lie beyond it and are clipped."
+        )
+    n_values = tensor.numel()
+    n_blocks = n_values // max(math.prod(block_size), 1)
+    n_grid, n_refine = mse_search_size(n_values, n_blocks)
+    tried = (
+        f"alpha = the best of {n_grid + 2 * n_refine} ranges tried in every block, the one with "
+        f"the smallest MSE ({n_grid} ratios of max|r|, then {2 * n_refine} finer ones around "
+        "the best)"
+    )
+    if (n_grid, n_refine) == MSE_SEARCH:
+        absmax = clipping_absmax(tensor, block_size, method, dtype, n_bits)
+        return absmax, f"{tried}: lesson 13's search."
+    absmax = absmax_mse_optimal(tensor, block_size, dtype, n_bits, n_grid, n_refine)
+    full = MSE_SEARCH[0] + 2 * MSE_SEARCH[1]
+    return absmax, (
+        f"{tried}: a coarser search than lesson 13's {full} ranges, to stay quick on this "
+        f"large tensor ({n_values:,} values, {n_blocks:,} blocks)."
+    )
+
+
 def explorer_quantize(
     tensor: torch.Tensor,
     dtype: torch.dtype,
@@ -318,31 +462,49 @@ def explorer_quantize(
     mode: str = "asymmetric",
     granularity: str = "per tensor",
     group_size: int = 3,
+    range_method: str = "min-max",
 ) -> QuantizerResult:
     """The explorer's quantizer: helper's one mechanism for every mode and granularity.
 
     ``helper.quantize_blockwise`` with the block size of ``granularity``, then
     ``helper.dequantize_affine``. Per tensor and asymmetric, that is ``linear_quantization``.
+    With a clipped range (symmetric mode only): ``explorer_clip_range``, then
+    ``helper.quantize_clipped`` (the grid ``-q_max..q_max``) and ``dequantize_affine``.
     """
     if mode not in EXPLORER_MODES:
         raise ValueError(f"unknown mode {mode!r}: choose {' or '.join(EXPLORER_MODES)}.")
+    if range_method not in EXPLORER_RANGES:
+        raise ValueError(
+            f"unknown range {range_method!r}: choose one of {', '.join(EXPLORER_RANGES)}."
+        )
     block_size = explorer_block_size(tensor.shape, granularity, group_size)
-    quantized, scale, zero_point = quantize_blockwise(
-        tensor, block_size, dtype, n_bits, symmetric=mode == "symmetric"
-    )
+    if range_method == "min-max":
+        quantized, scale, zero_point = quantize_blockwise(
+            tensor, block_size, dtype, n_bits, symmetric=mode == "symmetric"
+        )
+        dequantized = dequantize_affine(quantized, block_size, scale, zero_point)
+        return QuantizerResult(quantized, scale, zero_point, dequantized, block_size)
+    if mode != "symmetric":
+        raise ValueError(
+            f"the range {range_method!r} needs symmetric mode: the clipping ranges of lesson 13 "
+            "are symmetric, [-alpha, alpha]. Choose mode 'symmetric', or range 'min-max'."
+        )
+    get_q_range(dtype, n_bits)  # the dtype and bits message before any search
+    absmax, note = explorer_clip_range(tensor, block_size, range_method, dtype, n_bits)
+    quantized, scale, zero_point = quantize_clipped(tensor, block_size, absmax, dtype, n_bits)
     dequantized = dequantize_affine(quantized, block_size, scale, zero_point)
-    return QuantizerResult(quantized, scale, zero_point, dequantized, block_size)
+    return QuantizerResult(quantized, scale, zero_point, dequantized, block_size, absmax, note)
 
 
 def _as_result(result: tuple, tensor: torch.Tensor) -> QuantizerResult:
     """A quantizer's answer as a ``QuantizerResult``. An older 4-tuple ``(q, scale, z, deq)``
     is accepted if its scale is a number or broadcasts against the tensor (per channel)."""
-    if len(result) == 5:
+    if len(result) in (5, 6, 7):
         return QuantizerResult(*result)
     if len(result) != 4:
         raise TypeError(
             "a quantizer returns (quantized, scale, zero_point, dequantized, block_size), "
-            f"got {len(result)} values."
+            f"optionally with (clip_range, range_note), got {len(result)} values."
         )
     quantized, scale, zero_point, dequantized = result
     shape = tuple(tensor.shape)
@@ -416,6 +578,7 @@ def estimate_check(
     n_values: int,
     busiest_share: Callable[[], float] | float,
     values_per_block: int,
+    measured: str = "the measured MSE",
 ) -> tuple[str, str]:
     """Does the estimate ``s^2/12`` apply? Returns ``(status, explanation)``.
 
@@ -433,18 +596,21 @@ def estimate_check(
       around that level, not an even spread over a step.
     - ``"applies"`` otherwise.
 
+    ``measured`` names ``mse`` in the explanation (with a clipped range, the explorer passes
+    the rounding error of the values inside the range, and their share of ``s^2/12``).
+
     >>> estimate_check(0.98, 4.01, 4096, 0.97, 4096)[0]
     'does not apply'
     >>> estimate_check(0.0166, 0.0169, 4096, 0.19, 4096)[0]
     'applies'
     """
     ratio = mse / theory_mse
-    times = f"the measured MSE is {ratio:.2g} times s\u00b2/12"
+    times = f"{measured} is {ratio:.2g} times s\u00b2/12"
     if n_values < FEW_VALUES:
         spread = 0.89 / math.sqrt(n_values)
         return "few values", (
             f"Only {n_values} values: s\u00b2/12 is an average over many rounding errors; with "
-            f"{n_values}, expect the measured MSE within about \u00b1{spread:.0%} of it, "
+            f"{n_values}, expect {measured} within about \u00b1{spread:.0%} of it, "
             f"sometimes further (here {ratio:.2g} times s\u00b2/12)."
         )
     if 1 / ESTIMATE_FACTOR <= ratio <= ESTIMATE_FACTOR:
@@ -469,6 +635,76 @@ def estimate_check(
         else:
             cause = "the rounding errors are not spread evenly over a step"
     return "does not apply", f"s\u00b2/12 does not apply here: {times}, because {cause}."
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage: two significant digits below 10%, whole percents above.
+
+    >>> _percent(0.01292), _percent(0.00024), _percent(0.5), _percent(1.0)
+    ('1.3%', '0.024%', '50%', '100%')
+    """
+    return f"{100 * share:.0f}%" if share >= 0.1 else f"{100 * share:.2g}%"
+
+
+def _clipping_check(
+    tensor: torch.Tensor,
+    dequantized: torch.Tensor,
+    alpha: torch.Tensor,
+    scale: torch.Tensor,
+    block_size: Sequence[int],
+    busiest_share: Callable[[], float],
+    values_per_block: int,
+) -> tuple[int, float, str, str]:
+    """What a clipped range ``[-alpha, alpha]`` (one per block) does to the error:
+    ``(clipped, clip_mse, status, explanation)``.
+
+    A value beyond its block's ``alpha`` is clipped: its error is its distance to the end
+    level, not a rounding error, so ``s^2/12`` says nothing about it. ``clip_mse`` is those
+    errors' share of the MSE (their squares summed, over all the values), and
+    ``estimate_check`` judges ``s^2/12`` on the values inside the range alone.
+    """
+    shape = tuple(tensor.shape)
+    r = tensor.detach().to(torch.float64)
+    n_values = r.numel()
+    beyond = r.abs() > per_element(alpha, shape, block_size)
+    squared = (dequantized.detach().to(torch.float64) - r).square()
+    clipped = int(beyond.sum())
+    clip_mse = squared[beyond].sum().item() / n_values
+    inside = ~beyond
+    n_inside = n_values - clipped
+    if n_inside == 0:
+        return (
+            clipped,
+            clip_mse,
+            "does not apply",
+            (
+                "Every value lies beyond \u00b1\u03b1 and is clipped: the whole error is clipping "
+                "error, and s\u00b2/12, an estimate of rounding alone, does not apply."
+            ),
+        )
+    rounding_mse = squared[inside].sum().item() / n_values
+    theory = per_element(scale, shape, block_size).square()[inside].sum().item() / 12 / n_values
+    if clipped == 0:
+        status, note = estimate_check(
+            rounding_mse, theory, n_values, busiest_share, values_per_block
+        )
+        return 0, 0.0, status, f"No value lies beyond \u00b1\u03b1: nothing is clipped. {note}"
+    status, note = estimate_check(
+        rounding_mse,
+        theory,
+        n_inside,
+        busiest_share,
+        values_per_block,
+        measured=f"the rounding MSE of the other {n_inside:,} values",
+    )
+    lie, are, their = ("lies", "is", "its") if clipped == 1 else ("lie", "are", "their")
+    head = (
+        f"{clipped:,} of the {n_values:,} values ({_percent(clipped / n_values)}) {lie} beyond "
+        f"\u00b1\u03b1 and {are} clipped to the end levels: {their} error adds "
+        f"{format_number(clip_mse)} to the MSE, and s\u00b2/12, an estimate of rounding alone, "
+        "leaves it out."
+    )
+    return clipped, clip_mse, status, f"{head} {note}"
 
 
 # -- the picture: panels whose changing parts are redrawn alone --------------------------------
@@ -904,8 +1140,11 @@ class _PanelsDrawing(_BlitDrawing):
     def animated(self) -> list:
         return [a for panel in self.panels for a in panel.animated()] + [self.suptitle]
 
-    def update(self, original, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks):
-        """Redraw the four panels for new results (tensors of this layout's shape)."""
+    def update(
+        self, original, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks, clip=None
+    ):
+        """Redraw the four panels for new results (tensors of this layout's shape). A clipped
+        range (``clip``) shows in the cells: clipped values sit on the end levels."""
         r, q, r2 = as_2d(original), as_2d(quantized), as_2d(dequantized)
         error = (r - r2).abs()
         low, high = min(r.min(), r2.min()).item(), max(r.max(), r2.max()).item()
@@ -924,6 +1163,8 @@ class _HistogramDrawing(_BlitDrawing):
 
     With one scale per channel or group there is one grid per block: the grids of the blocks
     with the smallest and the largest scale are drawn, and the title says how many are not.
+    A clipped range (symmetric mode) draws dashed lines at ``-alpha`` and ``alpha`` of those
+    blocks, on their end levels: the values beyond them are clipped.
     """
 
     def __init__(self, shape: tuple[int, int], dpi: float) -> None:
@@ -950,20 +1191,29 @@ class _HistogramDrawing(_BlitDrawing):
                 animated=True,
                 zorder=2.6,  # over the spines and ticks, as they are drawn over the background
             )
-            for color in ("tab:red", "tab:green")
+            for color in GRID_COLORS
         ]
         for grid in self.grids:
             hist_ax.add_collection(grid, autolim=False)
+        self.clip_lines = LineCollection(
+            [],
+            linewidths=2.0,
+            linestyles=(0, (4, 2)),
+            transform=hist_ax.get_xaxis_transform(),
+            animated=True,
+            zorder=2.65,  # over the grids
+        )
+        hist_ax.add_collection(self.clip_lines, autolim=False)
         hist_ax.set_xlabel("value")
         hist_ax.set_ylabel("count (log scale)")
-        widest = (
-            "262,144 values, 65,536 levels per grid (1 in 256 drawn)\n2,048 grids (one per "
-            "group of 128): the widest and the finest drawn, 2,046 not drawn"
+        widest = (  # 512 x 512 in groups of 2, or of 128 in int16 with a clipped range
+            "262,144 values, 2,048 clipped (0.78%), 65,536 levels per grid (1 in 256 drawn)\n"
+            "131,072 grids (one per group of 2): widest and finest drawn, 131,070 not drawn"
         )
         self.error_panel = _BlitPanel(error_ax, shape, ERROR_CMAP, "Absolute error |r - r'|")
         hist_ax.set_title(widest, fontsize=11)
-        self._legend_grids = 0
-        self._set_legend(2)  # the longer legend, so the layout leaves room for it
+        self._legend_key: tuple[int, bool] = (0, False)
+        self._set_legend(2, True)  # the longest legend, so the layout leaves room for it
         self.freeze_layout([self.error_panel])
         hist_ax.title.set_animated(True)
         self._values: torch.Tensor | None = None
@@ -971,24 +1221,27 @@ class _HistogramDrawing(_BlitDrawing):
         self._xlim: tuple[float, float] | None = None
 
     def animated(self) -> list:
-        own = [*self.grids, self.hist_ax.title]
+        own = [*self.grids, self.clip_lines, self.hist_ax.title]
         return own + self.error_panel.animated() + [self.suptitle]
 
     def background_key(self) -> Any:
-        return (self._histogram_version, self._xlim, self._legend_grids)
+        return (self._histogram_version, self._xlim, self._legend_key)
 
-    def update(self, original, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks):
-        """Redraw the histogram, the grid(s) and the error heatmap for new results."""
+    def update(
+        self, original, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks, clip=None
+    ):
+        """Redraw the histogram, the grid(s), the clipping range and the error heatmap for new
+        results. ``clip`` is ``None``, or ``(alpha per block, number of values clipped)``."""
         values = original.detach().flatten().to(torch.float64)
         r_min, r_max = values.min().item(), values.max().item()
         if self._values is None or not torch.equal(values, self._values):
             self._set_histogram(values, r_min, r_max)
         text, (grid_low, grid_high), n_grids = self._update_grids(
-            dtype, n_bits, scale, zero_point, blocks
+            dtype, n_bits, scale, zero_point, blocks, clip, values.numel()
         )
-        self._set_legend(n_grids)
+        self._set_legend(n_grids, clip is not None)
         self._set_xlim(min(r_min, grid_low, 0.0), max(r_max, grid_high, 0.0))
-        self.hist_ax.set_title(f"{values.numel():,} values, {text}", fontsize=11)
+        self.hist_ax.set_title(text, fontsize=11)
         error = as_2d((original - dequantized).abs())
         self.error_panel.update(error, "Absolute error |r - r'|", 0.0, error.max().item())
 
@@ -1015,10 +1268,12 @@ class _HistogramDrawing(_BlitDrawing):
             self._xlim = (low - pad, high + pad)
             self.hist_ax.set_xlim(*self._xlim)
 
-    def _set_legend(self, n_grids: int) -> None:
-        """The legend names the drawn grids: one, or the finest and the widest."""
-        if n_grids == self._legend_grids:
+    def _set_legend(self, n_grids: int, clipping: bool = False) -> None:
+        """The legend names the drawn grids (one, or the finest and the widest) and, with a
+        clipped range, the dashed lines at its ends."""
+        if (n_grids, clipping) == self._legend_key:
             return
+        from matplotlib.legend_handler import HandlerTuple
         from matplotlib.lines import Line2D
 
         handles = [self.bars, self.extremes]
@@ -1027,25 +1282,49 @@ class _HistogramDrawing(_BlitDrawing):
             labels.append("levels r = s (q - z)")
         else:
             labels += ["levels, block with the largest s", "levels, block with the smallest s"]
-        for color in ("tab:red", "tab:green")[:n_grids]:
+        for color in GRID_COLORS[:n_grids]:
             handles.append(Line2D([], [], color=color, alpha=0.7))
+        if clipping:
+            dashed = [
+                Line2D([], [], color=color, linewidth=2.0, linestyle=(0, (4, 2)))
+                for color in GRID_COLORS[:n_grids]
+            ]
+            handles.append(dashed[0] if n_grids == 1 else tuple(dashed))
+            labels.append(
+                "clipping range \u00b1\u03b1"
+                if n_grids == 1
+                else "their clipping ranges \u00b1\u03b1"
+            )
         # Beside the axes, where no grid line crosses it: it stays in the background.
         self.hist_ax.legend(
-            handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=9,
+            handler_map={tuple: HandlerTuple(ndivide=None)},
         )
-        self._legend_grids = n_grids
+        self._legend_key = (n_grids, clipping)
 
-    def _update_grids(self, dtype, n_bits, scale, zero_point, blocks):
-        """Place the grid lines at the representable levels; returns (text, range, grids)."""
+    def _update_grids(self, dtype, n_bits, scale, zero_point, blocks, clip, n_values):
+        """Place the grid lines at the representable levels, and the clipping range's lines;
+        returns (title, x range, grids drawn).
+
+        A clipped range rounds to the symmetric grid ``-q_max..q_max`` around the zero point
+        (``helper.quantize_clipped``): its end levels are ``-alpha`` and ``alpha``, and the
+        storage type's extra code ``q_min`` is not a level of it."""
         q_min, q_max = get_q_range(dtype, n_bits)
-        levels = q_max - q_min + 1
-        step = math.ceil(levels / MAX_GRID_LINES)
         scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
         zeros = torch.as_tensor(zero_point).reshape(-1).expand(scales.shape)
         n_blocks = scales.numel()
+        if clip is not None:  # the symmetric grid's lowest code
+            q_min = 2 * int(zeros[0]) - q_max
+        levels = q_max - q_min + 1
+        step = math.ceil(levels / MAX_GRID_LINES)
         chosen = [int(scales.argmax())] + ([int(scales.argmin())] if n_blocks > 1 else [])
         low, high = math.inf, -math.inf
-        for grid, index in zip(self.grids, chosen + [None], strict=False):
+        ends = []
+        for grid, color, index in zip(self.grids, GRID_COLORS, chosen + [None], strict=False):
             if index is None:
                 grid.set_segments([])
                 continue
@@ -1060,14 +1339,41 @@ class _HistogramDrawing(_BlitDrawing):
             ones = torch.ones_like(x)
             grid.set_segments(torch.stack([x, 0 * ones, x, ones], 1).reshape(-1, 2, 2).numpy())
             low, high = min(low, s * (q_min - z)), max(high, s * (q_max - z))
+            if clip is not None:
+                alpha = clip[0].reshape(-1)[index].item()
+                ends += [
+                    ([(-alpha, 0.0), (-alpha, 1.0)], color),
+                    ([(alpha, 0.0), (alpha, 1.0)], color),
+                ]
+        self.clip_lines.set_segments([segment for segment, _ in ends])
+        if ends:
+            self.clip_lines.set_color([color for _, color in ends])
         shown = f" (1 in {step} drawn)" if step > 1 else ""
+        count = f"{n_values:,} values"
         if n_blocks == 1:
-            return f"{levels:,} levels{shown}", (low, high), 1
+            text = f"{count}, {levels:,} levels{shown}"
+            if clip is not None:
+                alpha = clip[0].reshape(-1)[0].item()
+                text += f"\nrange \u00b1{_label(alpha)}: {_clipped_text(clip[1], n_values)}"
+            return text, (low, high), 1
+        if clip is not None:
+            count += f", {_clipped_text(clip[1], n_values)}"
         text = (
-            f"{levels:,} levels per grid{shown}\n{n_blocks:,} grids ({blocks}): the widest and "
-            f"the finest drawn, {n_blocks - 2:,} not drawn"
+            f"{count}, {levels:,} levels per grid{shown}\n{n_blocks:,} grids ({blocks}): "
+            f"widest and finest drawn, {n_blocks - 2:,} not drawn"
         )
         return text, (low, high), 2
+
+
+def _clipped_text(clipped: int, n_values: int) -> str:
+    """How many values a range clips, in words.
+
+    >>> _clipped_text(53, 4096), _clipped_text(0, 9)
+    ('53 clipped (1.3%)', 'none clipped')
+    """
+    if clipped == 0:
+        return "none clipped"
+    return f"{clipped:,} clipped ({_percent(clipped / n_values)})"
 
 
 # -- the explorer -------------------------------------------------------------------------------
@@ -1128,10 +1434,17 @@ class QuantizationExplorer:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The current value of every control (the defaults before the widgets exist)."""
-        if self.widgets:
-            return {name: widget.value for name, widget in self.widgets.items()}
-        return {control.name: control.default for control in self.controls}
+        """The current value of every control (the defaults before the widgets exist). A
+        greyed-out control gives its default: its value is not used (the range menu keeps
+        its choice while the mode is asymmetric, and min-max is what asymmetric mode gets)."""
+        defaults = {control.name: control.default for control in self.controls}
+        if not self.widgets:
+            return defaults
+        values = {name: widget.value for name, widget in self.widgets.items()}
+        for control in self.controls:
+            if control.active_from is not None and not control.active_from(values):
+                values[control.name] = defaults[control.name]
+        return values
 
     def tensor(self, tensor_name: str, size: int = 16, seed: int = 0) -> torch.Tensor:
         """The tensor the menu entry ``tensor_name`` makes for ``size`` and ``seed``."""
@@ -1152,8 +1465,9 @@ class QuantizationExplorer:
     ) -> dict[str, Any]:
         """The numbers the explorer shows for these settings, as a dict.
 
-        ``options`` are the other controls' values (``mode``, ``granularity``,
-        ``group_size``); a control left out takes its default. Keys: the settings themselves,
+        ``options`` are the other controls' values (``mode``, ``range_method``,
+        ``granularity``, ``group_size``); a control left out takes its default. Keys: the
+        settings themselves,
         ``shape``, ``q_min``/``q_max``, ``block_size`` and ``n_scales`` (blocks, one scale
         each), ``scale`` and ``zero_point`` (numbers for one block, else tensors of one value
         per block), ``mse`` (``quantization_error``), ``max_error`` (largest absolute error),
@@ -1161,9 +1475,15 @@ class QuantizationExplorer:
         ``estimate_note`` (see ``estimate_check``), ``bytes_before`` (float32),
         ``bytes_after`` (stored in ``dtype``), ``bytes_params`` (the scales as float32, and
         the zero points in ``dtype`` unless symmetric), ``bytes_packed`` (``n_bits`` per value,
-        rounded up to whole bytes), ``levels``/``levels_used`` and ``message``: ``None``, or
-        what was wrong with the settings (then the numbers are ``None``). Never raises for
-        bad settings.
+        rounded up to whole bytes), ``levels``/``levels_used``, ``message``: ``None``, or
+        what was wrong with the settings (then the numbers are ``None``), and for the range:
+        ``clip_range`` (``None`` unless the range clips, else every block's ``alpha``: a
+        number for one block, else a tensor), ``clipped`` (how many values lie beyond their
+        block's ``alpha``), ``clip_mse`` (their share of the MSE: the sum of their squared
+        errors over all the values) and ``range_note`` (how the range was chosen). With a
+        clipped range, ``estimate`` judges ``s**2 / 12`` on the values inside the range:
+        the clipping error is not rounding, and ``theory_mse`` leaves it out. Never raises
+        for bad settings.
         """
         settings = {control.name: control.default for control in self.controls}
         settings.update(options)
@@ -1175,6 +1495,7 @@ class QuantizationExplorer:
         keys = ("shape", "q_min", "q_max", "block_size", "n_scales", "scale", "zero_point")
         keys += ("mse", "max_error", "theory_mse", "estimate", "estimate_note", "bytes_before")
         keys += ("bytes_after", "bytes_params", "bytes_packed", "levels", "levels_used")
+        keys += ("clip_range", "clipped", "clip_mse", "range_note")
         numbers = dict(settings, **dict.fromkeys(keys + ("message",)))
         extra = {k: v for k, v in settings.items() if k not in _CORE_SETTINGS}
         try:
@@ -1196,13 +1517,19 @@ class QuantizationExplorer:
             scale, zero_point = result.scale, result.zero_point
             theory_mse = scales.square().mean().item() / 12
         n_values = tensor.numel()
-        estimate, note = estimate_check(
-            mse,
-            theory_mse,
-            n_values,
-            lambda: _busiest_share(quantized, scales, block_size, q_min),
-            n_values // n_scales,
-        )
+        busiest = partial(_busiest_share, quantized, scales, block_size, q_min)
+        clip, clipped, clip_mse, clip_range = None, 0, 0.0, None
+        if result.clip_range is None:
+            estimate, note = estimate_check(
+                mse, theory_mse, n_values, busiest, n_values // n_scales
+            )
+        else:
+            alpha = torch.as_tensor(result.clip_range, dtype=torch.float64)
+            clip_range = alpha.item() if alpha.numel() == 1 else alpha
+            clipped, clip_mse, estimate, note = _clipping_check(
+                tensor, dequantized, alpha, scales, block_size, busiest, n_values // n_scales
+            )
+            clip = (alpha, clipped)
         stores_zero = settings.get("mode") != "symmetric"
         numbers.update(
             shape=tuple(tensor.shape),
@@ -1225,9 +1552,14 @@ class QuantizationExplorer:
             levels_used=int(
                 torch.bincount(quantized.reshape(-1).to(torch.int64) - q_min).count_nonzero()
             ),
+            clip_range=clip_range,
+            clipped=clipped,
+            clip_mse=clip_mse,
+            range_note=result.range_note,
         )
         blocks = _blocks_phrase(tuple(tensor.shape), tuple(block_size))
-        return numbers, (tensor, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks)
+        drawn = (tensor, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks, clip)
+        return numbers, drawn
 
     # -- the picture ----------------------------------------------------------------------
 
@@ -1258,12 +1590,14 @@ class QuantizationExplorer:
 
     def _draw(self, numbers: dict[str, Any], results: tuple) -> None:
         """Update the drawing's artists for ``results`` (nothing is rendered yet)."""
-        tensor, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks = results
+        tensor, dtype, n_bits = results[0], results[3], results[4]
         drawing = self._layout_for(tensor)
-        drawing.update(tensor, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks)
+        drawing.update(*results)
         how = [numbers.get("mode"), numbers.get("granularity")]
-        if how[1] == "per group":
-            how[1] = f"per group of {numbers.get('group_size')}"
+        if numbers["clip_range"] is not None and isinstance(numbers.get("range_method"), str):
+            how.insert(1, f"{numbers['range_method']} range")
+        if how[-1] == "per group":
+            how[-1] = f"per group of {numbers.get('group_size')}"
         how = "".join(f", {text}" for text in how if isinstance(text, str))
         drawing.suptitle.set_text(
             f"{numbers['tensor_name']}, {n_bits}-bit {dtype_name(dtype)}{how}: "
@@ -1278,7 +1612,8 @@ class QuantizationExplorer:
         Each number sits in an element with a stable class (``qe-scale``, ``qe-zero-point``,
         ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-levels``, ``qe-estimate``,
         ``qe-bytes-before``, ``qe-bytes-after``, ``qe-bytes-params``, ``qe-bytes-packed``,
-        ``qe-message``) for tests and styling.
+        ``qe-message``; with a clipped range also ``qe-clip-range``, ``qe-clipped`` and
+        ``qe-range``, how it was chosen) for tests and styling.
         """
         import html
 
@@ -1300,6 +1635,18 @@ class QuantizationExplorer:
             ("max error", "qe-max-error", format_number(numbers["max_error"])),
             ("levels in use", "qe-levels", f"{numbers['levels_used']:,} of {numbers['levels']:,}"),
         ]
+        range_note = ""
+        if numbers.get("clip_range") is not None:
+            alpha = _format_param(numbers["clip_range"], "range", blocks)
+            clipped = numbers["clipped"]
+            cells += [
+                ("range \u00b1\u03b1", "qe-clip-range", alpha),
+                ("clipped", "qe-clipped", f"{clipped:,} ({_percent(clipped / values)})"),
+            ]
+            range_note = (
+                f'<p class="qe-range" style="line-height:1.4"><b>Range \u00b1\u03b1:</b> '
+                f"{html.escape(numbers.get('range_note') or '')}</p>"
+            )
         head = "".join(f'<th style="padding:0 1em">{label}</th>' for label, _, _ in cells)
         row = "".join(
             f'<td style="padding:0 1em;text-align:center"><span class="{css}">{text}</span></td>'
@@ -1316,7 +1663,7 @@ class QuantizationExplorer:
             zeros = " and zero point"
         return (
             '<div class="qe-numbers">'
-            f"<table><tr>{head}</tr><tr>{row}</tr></table>"
+            f"<table><tr>{head}</tr><tr>{row}</tr></table>{range_note}"
             f'<p class="qe-estimate qe-estimate-{estimate}" style="color:{colour};'
             f'line-height:1.4">{html.escape(numbers["estimate_note"])}</p>'
             f'<p class="qe-memory" style="line-height:1.4">Memory of the {values:,} values: '

@@ -22,6 +22,13 @@ All cases run interleaved (one redraw of each in turn, after one untimed warm-up
 change in the machine's load hits them alike. The table shows the median and the 90th
 percentile in milliseconds (wall clock); the exit status is 1 if the default redraw (states
 seen before or every state new) is less than 4x faster than the fresh figure.
+
+The range control (issue 9): two cases redraw the 3x3 tensor in symmetric mode with a
+clipped range (every redraw runs the range choice again). ``--ranges`` adds a second table:
+what choosing each range in the menu costs, from min-max to that range (the widget change,
+search, redraw and PNG), on the 3x3 tensor and on 512x512 random normal values per tensor,
+per row and in groups of 2 (the coarser MSE search), each change timed alone (the change back
+to min-max is not timed).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # helper.py, wi
 
 import torch  # noqa: E402
 
-from explorer import QuantizationExplorer, lesson_test_tensor  # noqa: E402
+from explorer import EXPLORER_RANGES, QuantizationExplorer, lesson_test_tensor  # noqa: E402
 from helper import (  # noqa: E402
     linear_dequantization,
     linear_quantization,
@@ -123,12 +130,60 @@ def cases(dpi: float) -> list[tuple[str, Callable[[int], object]]]:
             widget_redraw({"tensor_name": "normal with one outlier", "size": 256}),
         ),
         ("explorer, random normal 64x64, int16", widget_redraw({**normal64, "dtype": "int16"})),
+        (
+            "explorer 3x3, symmetric, percentile 99.9 range",
+            widget_redraw({"mode": "symmetric", "range_method": "percentile 99.9"}),
+        ),
+        (
+            "explorer 3x3, symmetric, MSE-optimal range",
+            widget_redraw({"mode": "symmetric", "range_method": "MSE-optimal"}),
+        ),
     ]
+
+
+RANGE_CASES = [
+    ("3x3 test tensor, per tensor", {}),
+    ("random normal 512x512, per tensor", {"tensor_name": "random normal", "size": 512}),
+    (
+        "random normal 512x512, per row",
+        {"tensor_name": "random normal", "size": 512, "granularity": "per channel (rows)"},
+    ),
+    (
+        "random normal 512x512, groups of 2",
+        {"tensor_name": "random normal", "size": 512, "granularity": "per group", "group_size": 2},
+    ),
+]
+
+
+def range_changes(repeats: int) -> None:
+    """Time a change of the range menu, min-max -> each range, at 4 bits, symmetric."""
+    print()
+    head = "the range menu: min-max -> range, 4 bits"
+    print(f"{head:<44}{'range':<17}{'median ms':>10}{'max ms':>8}")
+    for name, settings in RANGE_CASES:
+        explorer = QuantizationExplorer()
+        explorer.build_widgets()
+        for key, value in {"mode": "symmetric", "n_bits": 4, **settings}.items():
+            explorer.widgets[key].value = value
+        menu = explorer.widgets["range_method"]
+        for method in [m for m in EXPLORER_RANGES if m != "min-max"]:
+            times = []
+            for i in range(repeats + 1):
+                menu.value = "min-max"
+                start = time.perf_counter()
+                menu.value = method
+                if i:  # the first is a warm-up
+                    times.append((time.perf_counter() - start) * 1000)
+            median = statistics.median(times)
+            print(f"{name:<44}{method:<17}{median:>10.1f}{max(times):>8.1f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed redraws per case")
+    parser.add_argument(
+        "--ranges", action="store_true", help="also time the range menu (about a minute more)"
+    )
     args = parser.parse_args()
     dpi = QuantizationExplorer().dpi
     steps = cases(dpi)
@@ -161,6 +216,8 @@ def main() -> int:
         ok = ok and ratio >= TARGET_RATIO
         print(f"{name}: {ratio:.1f}x faster than the fresh figure (target {TARGET_RATIO:.0f}x)")
     print("target met" if ok else "target MISSED")
+    if args.ranges:
+        range_changes(max(3, args.repeats // 5))
     return 0 if ok else 1
 
 

@@ -30,7 +30,10 @@ from explorer import (
     EXPLORER_GRANULARITIES,
     EXPLORER_GROUP_SIZES,
     EXPLORER_MODES,
+    EXPLORER_RANGES,
     EXPLORER_SIZES,
+    MSE_SEARCH,
+    MSE_SEARCH_COARSE,
     TENSOR_SOURCES,
     ExplorerControl,
     QuantizationExplorer,
@@ -42,6 +45,10 @@ from explorer import (
     register_tensor_source,
 )
 from helper import (
+    absmax_minmax,
+    absmax_mse_optimal,
+    absmax_percentile,
+    clipping_absmax,
     dequantize_affine,
     get_q_range,
     get_q_scale_and_zero_point,
@@ -55,6 +62,7 @@ from helper import (
     per_element,
     quantization_error,
     quantize_blockwise,
+    quantize_clipped,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -402,6 +410,329 @@ def test_estimate_check_thresholds(ratio, n, status):
     assert estimate_check(ratio, 1.0, n, 0.9, n)[0] == status
 
 
+# -- the range control (lesson 13: min-max, percentile, MSE-optimal) --------------------------
+
+CLIPPING_RANGES = [name for name in EXPLORER_RANGES if name != "min-max"]
+
+
+def helper_range(tensor, block_size, range_method, dtype, n_bits):
+    """Every block's alpha from helper's section 13, called directly for each menu entry."""
+    if range_method == "percentile 99.9":
+        return absmax_percentile(tensor, block_size, 99.9)
+    if range_method == "percentile 99":
+        return absmax_percentile(tensor, block_size, 99.0)
+    assert range_method == "MSE-optimal"
+    return absmax_mse_optimal(tensor, block_size, dtype, n_bits)  # lesson 13's search
+
+
+def clipped_by_hand(tensor, block_size, alpha, dequantized):
+    """(values beyond their block's alpha, their squared errors summed over all values)."""
+    r = tensor.double()
+    beyond = r.abs() > per_element(alpha, tensor.shape, block_size)
+    error = (dequantized.double() - r).square()
+    return int(beyond.sum()), error[beyond].sum().item() / r.numel()
+
+
+@pytest.mark.parametrize("range_method", CLIPPING_RANGES)
+@pytest.mark.parametrize(("granularity", "group_size"), GRANULARITY_CASES)
+@pytest.mark.parametrize(
+    ("tensor_name", "size"),
+    [(DEFAULT_TENSOR, 3), (WIDE, 0), ("normal with one outlier", 12), ("all positive", 6)],
+)
+@pytest.mark.parametrize(("dtype_name", "n_bits"), [("int8", 4), ("int8", 8), ("uint8", 3)])
+def test_compute_matches_helper_for_every_range_method(
+    sources, tensor_name, size, granularity, group_size, range_method, dtype_name, n_bits
+):
+    explorer = QuantizationExplorer(sources=sources)
+    numbers = explorer.compute(
+        dtype_name, n_bits, tensor_name, size, 1, mode="symmetric", granularity=granularity,
+        group_size=group_size, range_method=range_method,
+    )  # fmt: skip
+    assert numbers["message"] is None, numbers["message"]
+    tensor = sources[tensor_name](1, size)
+    dtype = EXPLORER_DTYPES[dtype_name]
+    block_size, *_ = blockwise(tensor, dtype, n_bits, "symmetric", granularity, group_size)
+    alpha = helper_range(tensor, block_size, range_method, dtype, n_bits)
+    method, percentile = EXPLORER_RANGES[range_method]
+    assert torch.equal(
+        alpha, clipping_absmax(tensor, block_size, method, dtype, n_bits, percentile)
+    )
+    q, scale, zero_point = quantize_clipped(tensor, block_size, alpha, dtype, n_bits)
+    deq = dequantize_affine(q, block_size, scale, zero_point)
+    assert numbers["block_size"] == block_size and numbers["n_scales"] == scale.numel()
+    if scale.numel() == 1:
+        assert numbers["clip_range"] == alpha.item() and numbers["scale"] == scale.item()
+        assert numbers["zero_point"] == zero_point.item()
+    else:
+        assert torch.equal(numbers["clip_range"], alpha)
+        assert torch.equal(numbers["scale"], scale)
+        assert torch.equal(numbers["zero_point"], zero_point)
+    assert numbers["mse"] == quantization_error(tensor, deq).item()
+    assert numbers["max_error"] == (deq - tensor).abs().max().item()
+    assert numbers["levels_used"] == len(set(q.flatten().tolist()))
+    clipped, clip_mse = clipped_by_hand(tensor, block_size, alpha, deq)
+    assert numbers["clipped"] == clipped
+    assert numbers["clip_mse"] == pytest.approx(clip_mse, rel=1e-12, abs=1e-300)
+    assert numbers["bytes_params"] == 4 * scale.numel()  # symmetric: no zero points stored
+    # the grid stays -q_max..q_max around z (the midpoint for uint8): q_min is never used
+    q_min, q_max = get_q_range(dtype, n_bits)
+    z = int(zero_point.flatten()[0])
+    assert q.min().item() >= 2 * z - q_max > q_min
+
+
+@pytest.mark.parametrize("shape", [(12,), (2, 3, 4)])
+@pytest.mark.parametrize(("granularity", "group_size"), [*GRANULARITY_CASES[:3], ("per group", 2)])
+@pytest.mark.parametrize("range_method", CLIPPING_RANGES)
+def test_clipped_ranges_work_for_other_ranks(shape, granularity, group_size, range_method):
+    tensor = examples.seeded_randn(*shape, seed=5)
+    explorer = QuantizationExplorer(sources={"t": lambda seed, size: tensor})
+    numbers, png = explorer.render(
+        tensor_name="t", mode="symmetric", granularity=granularity, group_size=group_size,
+        range_method=range_method, n_bits=3,
+    )  # fmt: skip
+    assert numbers["message"] is None and png.startswith(PNG_SIGNATURE)
+    block_size = numbers["block_size"]
+    alpha = helper_range(tensor, block_size, range_method, torch.int8, 3)
+    shown = torch.as_tensor(numbers["clip_range"], dtype=torch.float64)  # a number if one block
+    assert torch.equal(shown.reshape(alpha.shape), alpha)
+
+
+def test_min_max_is_what_symmetric_mode_always_did():
+    """The menu's min-max changes nothing: the symmetric numbers of every earlier lesson, and
+    helper's clipped quantizer with alpha = max|r| gives the same levels (nothing is clipped)."""
+    explorer = QuantizationExplorer()
+    tensor = explorer.tensor("normal with one outlier", 16, 0)
+    for granularity in ("per tensor", "per channel (rows)"):
+        settings = dict(tensor_name="normal with one outlier", mode="symmetric")
+        settings.update(granularity=granularity, n_bits=4)
+        plain = explorer.compute(**settings)
+        same = explorer.compute(**settings, range_method="min-max")
+        assert same.keys() == plain.keys()
+        for key, value in plain.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(same[key], value), key
+            else:
+                assert same[key] == value, key
+        assert plain["clip_range"] is None and plain["clipped"] == 0 and plain["clip_mse"] == 0
+        block_size = plain["block_size"]
+        q, _, _ = quantize_clipped(tensor, block_size, absmax_minmax(tensor, block_size), n_bits=4)
+        q_plain, *_ = quantize_blockwise(tensor, block_size, n_bits=4, symmetric=True)
+        assert torch.equal(q, q_plain)
+
+
+def mse_by_range(tensor_name: str, granularity: str = "per tensor") -> dict[str, float]:
+    explorer = QuantizationExplorer()
+    return {
+        method: explorer.compute(
+            "int8", 4, tensor_name, 64, 0, mode="symmetric", granularity=granularity,
+            range_method=method,
+        )["mse"]
+        for method in EXPLORER_RANGES
+    }  # fmt: skip
+
+
+def test_clipping_pays_on_the_normal_tensor_at_4_bits():
+    mse = mse_by_range("random normal")
+    assert mse["MSE-optimal"] < mse["percentile 99"] < mse["percentile 99.9"] < mse["min-max"]
+
+
+def test_one_outlier_per_tensor_is_not_worth_clipping():
+    """Clipping the outlier (100) costs more than the finer step saves: the search keeps
+    min-max, and the percentiles, which clip it, more than double the MSE. Per channel, only
+    the outlier's row keeps its wide range, and the search wins a little."""
+    mse = mse_by_range("normal with one outlier")
+    assert mse["MSE-optimal"] == mse["min-max"]
+    assert min(mse["percentile 99.9"], mse["percentile 99"]) > 2 * mse["min-max"]
+    numbers = QuantizationExplorer().compute(
+        "int8", 4, "normal with one outlier", 64, 0, mode="symmetric", range_method="MSE-optimal"
+    )
+    assert numbers["clip_range"] == examples.OUTLIER_VALUE and numbers["clipped"] == 0
+    per_row = mse_by_range("normal with one outlier", "per channel (rows)")
+    assert per_row["MSE-optimal"] < per_row["min-max"]
+    assert all(per_row["MSE-optimal"] <= value for value in per_row.values())
+
+
+def test_the_estimate_leaves_the_clipped_values_out_and_says_so():
+    numbers = QuantizationExplorer().compute(
+        "int8", 4, "random normal", 64, 0, mode="symmetric", range_method="MSE-optimal"
+    )
+    clipped, n_values = numbers["clipped"], 64 * 64
+    assert 0 < clipped < 0.05 * n_values
+    note = numbers["estimate_note"]
+    assert note.startswith(f"{clipped} of the 4,096 values (")
+    assert "clipped to the end levels" in note and "leaves it out" in note
+    assert f"the rounding MSE of the other {n_values - clipped:,} values" in note
+    assert numbers["estimate"] == "applies"  # rounding inside the range follows s^2/12
+    # the rounding error inside the range and the clipping error make up the MSE, and the
+    # rounding error is s^2/12 for each value inside the range
+    tensor = examples.seeded_randn(64, 64, seed=0)
+    assert torch.equal(tensor, QuantizationExplorer().tensor("random normal", 64, 0))
+    alpha = numbers["clip_range"]
+    q, scale, zero_point = quantize_clipped(tensor, (64, 64), alpha, n_bits=4)
+    back = dequantize_affine(q, (64, 64), scale, zero_point)
+    inside = tensor.abs() <= alpha
+    rounding = (back - tensor)[inside].double().square().sum().item() / n_values
+    assert rounding + numbers["clip_mse"] == pytest.approx(numbers["mse"], rel=1e-5)
+    share_inside = (n_values - clipped) / n_values
+    assert rounding / (share_inside * numbers["theory_mse"]) == pytest.approx(1.0, abs=0.1)
+
+
+def test_one_clipped_value_reads_in_the_singular():
+    numbers = QuantizationExplorer().compute(
+        "int8", 4, mode="symmetric", range_method="percentile 99.9"
+    )
+    assert numbers["clipped"] == 1  # 728.6, just beyond the 99.9th percentile of 9 values
+    assert numbers["estimate"] == "few values"
+    assert numbers["estimate_note"].startswith("1 of the 9 values (11%) lies beyond")
+    assert "Only 8 values" in numbers["estimate_note"]
+
+
+def test_a_range_that_clips_nothing_says_so():
+    explorer = QuantizationExplorer(sources={"flat": lambda seed, size: torch.full((4, 4), 2.0)})
+    numbers = explorer.compute(tensor_name="flat", mode="symmetric", range_method="percentile 99")
+    assert numbers["clipped"] == 0 and numbers["clip_mse"] == 0.0
+    assert numbers["estimate_note"].startswith("No value lies beyond \u00b1\u03b1")
+
+
+def test_the_numbers_show_the_range_and_what_it_clips(explorer):
+    set_controls(explorer, tensor_name="random normal", size=64, n_bits=4, mode="symmetric")
+    assert "qe-clip-range" not in explorer.numbers_widget.value  # min-max: nothing to show
+    set_controls(explorer, range_method="MSE-optimal")
+    numbers = explorer.redraw()
+    html = explorer.numbers_widget.value
+    alpha = format_number(numbers["clip_range"])
+    assert f'<span class="qe-clip-range">{alpha}</span>' in html
+    share = f"{100 * numbers['clipped'] / 4096:.2g}%"
+    assert f'<span class="qe-clipped">{numbers["clipped"]} ({share})</span>' in html
+    assert 'class="qe-range"' in html and "the best of 120 ranges tried" in html
+    set_controls(explorer, granularity="per channel (rows)", range_method="percentile 99")
+    html = explorer.numbers_widget.value
+    assert "(64 ranges, one per row)</span>" in html
+    assert "99th percentile of |r| in every block" in html
+
+
+def test_the_range_control_is_greyed_out_in_asymmetric_mode(explorer):
+    control = explorer.widgets["range_method"]
+    assert control.disabled and tuple(control.options) == tuple(EXPLORER_RANGES)
+    assert "Symmetric mode only" in control.tooltip
+    set_controls(explorer, tensor_name="random normal", size=64, n_bits=4, mode="symmetric")
+    assert not control.disabled
+    set_controls(explorer, range_method="MSE-optimal")
+    clipped = explorer.redraw()
+    assert clipped["clip_range"] is not None
+    set_controls(explorer, mode="asymmetric")  # greyed out: it keeps its choice, min-max is used
+    assert control.disabled and control.value == "MSE-optimal"
+    assert explorer.settings["range_method"] == "min-max"
+    numbers = explorer.redraw()
+    assert numbers["message"] is None and numbers["clip_range"] is None
+    assert numbers["mse"] == explorer.compute("int8", 4, "random normal", 64, 0)["mse"]
+    assert "qe-message" not in explorer.numbers_widget.value
+    set_controls(explorer, mode="symmetric")  # back: the choice applies again
+    assert not control.disabled and explorer.redraw()["mse"] == clipped["mse"]
+
+
+def test_changing_the_range_redraws_once(explorer, monkeypatch):
+    calls = []
+    render = explorer.render
+    monkeypatch.setattr(explorer, "render", lambda **kw: calls.append(kw) or render(**kw))
+    set_controls(explorer, mode="symmetric", range_method="percentile 99")
+    assert len(calls) == 2
+    set_controls(explorer, mode="asymmetric")  # greys the range out: still one redraw
+    assert len(calls) == 3
+
+
+def test_large_tensors_get_a_coarser_mse_search_and_say_so(monkeypatch):
+    """512 x 512 in groups of 2 (131,072 blocks): 30 round trips instead of lesson 13's 120,
+    counted through helper's round trip, and the explorer says so."""
+    trips = []
+    round_trip = helper._round_trip
+    monkeypatch.setattr(helper, "_round_trip", lambda *a: trips.append(1) or round_trip(*a))
+    explorer = QuantizationExplorer()
+    settings = dict(tensor_name="random normal", size=512, mode="symmetric", n_bits=4)
+    settings.update(range_method="MSE-optimal", granularity="per group", group_size=2)
+    numbers = explorer.compute(**settings)
+    n_grid, n_refine = MSE_SEARCH_COARSE
+    assert len(trips) == n_grid + 2 * n_refine == 30
+    tensor = explorer.tensor("random normal", 512, 0)
+    monkeypatch.undo()
+    want = absmax_mse_optimal(tensor, (1, 2), torch.int8, 4, n_grid=n_grid, n_refine=n_refine)
+    assert torch.equal(numbers["clip_range"], want)
+    note = numbers["range_note"]
+    assert "best of 30 ranges" in note and "coarser search than lesson 13's 120 ranges" in note
+    assert "(262,144 values, 131,072 blocks)" in note
+    html = QuantizationExplorer.html(numbers)
+    assert "coarser search" in html
+    # per tensor, the same tensor gets lesson 13's full search
+    numbers = explorer.compute(**{**settings, "granularity": "per tensor"})
+    assert explorer_module.mse_search_size(512 * 512, 1) == MSE_SEARCH
+    assert numbers["clip_range"] == absmax_mse_optimal(tensor, (512, 512), torch.int8, 4).item()
+    assert "lesson 13's search" in numbers["range_note"]
+
+
+def test_the_histogram_draws_the_clipping_range():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(
+        tensor_name="random normal", size=64, n_bits=4, mode="symmetric", range_method="MSE-optimal"
+    )
+    drawing = explorer._drawing
+    alpha = numbers["clip_range"]
+    lines = drawing.clip_lines.get_segments()
+    assert [segment[0][0] for segment in lines] == pytest.approx([-alpha, alpha])
+    assert all(segment[0][1] == 0 and segment[1][1] == 1 for segment in lines)  # full height
+    # the grid is -q_max..q_max: 15 levels at 4 bits, ending on the clipping lines
+    levels = sorted(segment[0][0] for segment in drawing.grids[0].get_segments())
+    assert len(levels) == 15 and levels == pytest.approx([alpha * k / 7 for k in range(-7, 8)])
+    title = drawing.hist_ax.get_title()
+    assert (
+        "15 levels" in title and f"range \u00b1{alpha:.4g}: {numbers['clipped']} clipped" in title
+    )
+    legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
+    assert legend[-1] == "clipping range \u00b1\u03b1"
+    # back to min-max: no clipping lines, the legend without them
+    explorer.render(tensor_name="random normal", size=64, n_bits=4, mode="symmetric")
+    assert len(drawing.clip_lines.get_segments()) == 0
+    legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
+    assert "clipping range \u00b1\u03b1" not in legend
+
+
+def test_per_channel_histograms_draw_the_widest_and_the_narrowest_range():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(
+        tensor_name="normal with one outlier", size=64, n_bits=4, mode="symmetric",
+        granularity="per channel (rows)", range_method="percentile 99",
+    )  # fmt: skip
+    drawing = explorer._drawing
+    alpha = numbers["clip_range"].flatten()
+    widest, narrowest = alpha.max().item(), alpha.min().item()
+    lines = drawing.clip_lines.get_segments()
+    assert [s[0][0] for s in lines] == pytest.approx([-widest, widest, -narrowest, narrowest])
+    colors = [tuple(c) for c in drawing.clip_lines.get_colors()]
+    red, green = (matplotlib_rgba(c) for c in explorer_module.GRID_COLORS)
+    assert colors == [red, red, green, green]  # the colours of the two grids drawn
+    title = drawing.hist_ax.get_title()
+    assert f"4,096 values, {numbers['clipped']} clipped (" in title
+    assert widest < examples.OUTLIER_VALUE  # the outlier's row clips the outlier itself
+    legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
+    assert legend[-1] == "their clipping ranges \u00b1\u03b1"
+
+
+def matplotlib_rgba(color):
+    from matplotlib.colors import to_rgba
+
+    return tuple(to_rgba(color))
+
+
+def test_the_title_names_the_range():
+    explorer = QuantizationExplorer()
+    explorer.render(n_bits=4, mode="symmetric", range_method="percentile 99.9")
+    title = explorer._drawing.suptitle.get_text()
+    assert title.startswith(
+        "lesson test tensor (3x3), 4-bit int8, symmetric, percentile 99.9 range, per tensor: MSE"
+    )
+    explorer.render(n_bits=4, mode="symmetric", range_method="min-max")
+    assert "range" not in explorer._drawing.suptitle.get_text()
+
+
 # -- the widgets ----------------------------------------------------------------------------
 
 
@@ -442,6 +773,7 @@ def test_defaults_show_the_lesson_tensor_in_int8(explorer):
         "dtype": "int8",
         "n_bits": 8,
         "mode": "asymmetric",
+        "range_method": "min-max",
         "granularity": "per tensor",
         "group_size": 3,
     }
@@ -570,7 +902,7 @@ def test_per_channel_histograms_draw_two_grids_and_say_so():
     assert red_step == pytest.approx(scales.max().item())
     assert green_step == pytest.approx(scales.min().item())
     title = drawing.hist_ax.get_title()
-    assert "64 grids (one per row): the widest and the finest drawn, 62 not drawn" in title
+    assert "64 grids (one per row): widest and finest drawn, 62 not drawn" in title
     legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
     assert "levels, block with the largest s" in legend
 
@@ -593,6 +925,16 @@ STATES = [
     | {"group_size": 8},
     {"tensor_name": "all positive", "size": 128, "n_bits": 3, "mode": "symmetric"},
     {"tensor_name": "normal with one outlier", "size": 64, "n_bits": 4},
+    # the range control: dashed clipping lines, the grid -q_max..q_max, a longer legend
+    {"tensor_name": "random normal", "size": 64, "n_bits": 4, "mode": "symmetric"}
+    | {"range_method": "MSE-optimal"},
+    {"tensor_name": "normal with one outlier", "size": 64, "n_bits": 4, "mode": "symmetric"}
+    | {"range_method": "percentile 99", "granularity": "per channel (rows)"},
+    {"tensor_name": "random normal", "size": 64, "n_bits": 3, "mode": "symmetric"}
+    | {"range_method": "percentile 99.9", "dtype": "uint8"},
+    {"tensor_name": "random normal", "size": 64, "n_bits": 4, "mode": "symmetric"},
+    {"n_bits": 3, "mode": "symmetric", "range_method": "MSE-optimal"},
+    {"n_bits": 3, "mode": "symmetric", "range_method": "percentile 99", "granularity": "per group"},
 ]
 
 
@@ -708,6 +1050,16 @@ def test_bits_that_do_not_fit_the_dtype_give_a_message():
         ({"mode": "sideways"}, "unknown mode 'sideways'"),
         ({"granularity": "per row"}, "unknown granularity 'per row'"),
         ({"granularity": "per group", "group_size": 4}, "group_size=4 does not divide"),
+        ({"range_method": "MSE-optimal"}, "the range 'MSE-optimal' needs symmetric mode"),
+        ({"range_method": "percentile 99", "mode": "asymmetric"}, "Choose mode 'symmetric'"),
+        ({"range_method": "percentile 50", "mode": "symmetric"}, "unknown range 'percentile 50'"),
+        ({"range_method": "MSE-optimal", "mode": "symmetric", "dtype": "int4"}, "unknown dtype"),
+        ({"range_method": "MSE-optimal", "mode": "symmetric", "n_bits": 12}, "does not fit int8"),
+        (
+            {"range_method": "MSE-optimal", "mode": "symmetric", "granularity": "per group"}
+            | {"group_size": 2},
+            "group_size=2 does not divide",
+        ),
     ],
 )
 def test_other_bad_settings_give_a_message(settings, text):

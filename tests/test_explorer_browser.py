@@ -4,8 +4,9 @@ The test starts JupyterLab on a free loopback port with a random token, opens a 
 notebooks/03_explorer.ipynb (outputs cleared, so every widget on the page comes from the live
 kernel, and the repo's notebook is never saved over), runs all cells from the Run menu, moves
 the bit-width slider with the keyboard, picks a mode, granularities and a group size that does
-not fit (a message, no picture), then another tensor from the dropdown, and checks that the
-MSE on the page is what helper.py computes for those settings. It fails on any JavaScript
+not fit (a message, no picture), a clipped range (and checks that asymmetric mode greys the
+range menu out), then another tensor from the dropdown, and checks that the MSE on the page is
+what helper.py computes for those settings. It fails on any JavaScript
 error in the page.
 
 It also times the explorer as a learner feels it: from a key press on the bit slider to the
@@ -367,7 +368,19 @@ def test_explorer_updates_in_jupyterlab(lab):
             _select(explorer, "group size", "3")
             settings.update(granularity="per group", group_size=3)
             _wait_for_mse(page, _mse_text(**settings), UPDATE_TIMEOUT_MS)
+
+            # The range menu: a clipped range in symmetric mode, greyed out in asymmetric mode
+            # (which then fits min-max, whatever the menu shows).
+            range_menu = explorer.get_by_label("range", exact=True)
+            assert range_menu.is_enabled()
+            _select(explorer, "range", "MSE-optimal")
+            _wait_for_mse(
+                page, _mse_text(**settings, range_method="MSE-optimal"), UPDATE_TIMEOUT_MS
+            )
+            assert explorer.locator(".qe-clip-range").count() == 1
             _select(explorer, "mode", "asymmetric")
+            _wait_for_mse(page, _mse_text(n_bits=4, granularity="per group"), UPDATE_TIMEOUT_MS)
+            assert range_menu.is_disabled() and explorer.locator(".qe-clip-range").count() == 0
             _select(explorer, "granularity", "per tensor")
             _wait_for_mse(page, _mse_text(n_bits=4), UPDATE_TIMEOUT_MS)
 
