@@ -1916,10 +1916,33 @@ def w8_a16_forward(
                 f"{tuple(bias.shape)}."
             )
     compute = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
-    output = F.linear(x.to(compute), q.to(compute)) * scales.to(compute)
+    output = _int8_linear(x.to(compute), q, compute) * scales.to(compute)
     if bias is not None:
         output = output + bias.reshape(-1).to(compute)
     return output.to(x.dtype)
+
+
+def _int8_linear(x: torch.Tensor, q: torch.Tensor, compute: torch.dtype) -> torch.Tensor:
+    """``F.linear(x, q.to(compute))`` for an int8 weight, converted a block of rows at a time
+    into one reused buffer of about ``CHUNK_ELEMENTS`` elements.
+
+    Converting a whole 4096x4096 weight allocates a fresh 64 MB float32 copy on every call,
+    and that cost 10x the time of ``nn.Linear`` for one token (benchmarks/bench_w8a16.py);
+    row blocks that stay in the cache brought one token to ``nn.Linear``'s time on one thread.
+    A weight of at most ``CHUNK_ELEMENTS`` elements is converted in one go.
+    """
+    out_features, in_features = q.shape
+    step = max(1, CHUNK_ELEMENTS // max(in_features, 1))
+    if step >= out_features:
+        return F.linear(x, q.to(compute))
+    buffer = torch.empty((step, in_features), dtype=compute)
+    parts = []
+    for start in range(0, out_features, step):
+        rows = q[start : start + step]
+        weight = buffer[: rows.shape[0]]
+        weight.copy_(rows)
+        parts.append(F.linear(x, weight))
+    return torch.cat(parts, dim=-1)
 
 
 class W8A16LinearLayer(nn.Module):

@@ -10,7 +10,9 @@ Two measurements, each printed as a table of medians and of ratios from the same
 * **The layer.** ``W8A16LinearLayer`` and ``nn.Linear`` with the same 4096 x 4096 weight, on
   a 1 x 4096 input (one token: the product reads every weight once) and a 64 x 4096 input (a
   batch: the product does 64 times the arithmetic per weight read). Also timed alone: the
-  int8 -> float32 conversion of the weight that ``w8_a16_forward`` does on every call.
+  int8 -> float32 conversion of the whole weight into a new tensor, which is what the
+  forward pass would cost if it converted the weight in one go; ``w8_a16_forward`` converts
+  a block of rows at a time into one reused buffer instead.
 * **The model.** all-MiniLM-L6-v2 (offline, from ``models``) with its 36 encoder linears in
   W8A16, against the float model: the time to ``encode`` a fixed list of sentences and the
   process's peak memory. Both are loaded the same way, from a safetensors file into a
