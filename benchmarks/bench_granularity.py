@@ -37,6 +37,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
+from bench_quantize import median_ms  # noqa: E402  (beside this script)
+
 from helper import (  # noqa: E402
     SCALE_EPS,
     linear_dequantization,
@@ -97,18 +99,6 @@ def torch_per_channel(tensor: torch.Tensor) -> torch.Tensor:
         warnings.simplefilter("ignore")
         q = torch.quantize_per_channel(tensor, scale, zero_point, 0, torch.qint8)
     return q.dequantize()
-
-
-def median_ms(function, tensor: torch.Tensor, repeats: int) -> float:
-    """Median wall time of ``function(tensor)`` in milliseconds, after two warm-up calls."""
-    for _ in range(2):
-        function(tensor)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function(tensor)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def check_agreement(tensor: torch.Tensor) -> None:
