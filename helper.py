@@ -1945,6 +1945,19 @@ def _int8_linear(x: torch.Tensor, q: torch.Tensor, compute: torch.dtype) -> torc
     return torch.cat(parts, dim=-1)
 
 
+def _apply_keeping_float32_scales(module: nn.Module, fn, recurse: bool) -> nn.Module:
+    """``nn.Module._apply`` (what ``.to()``, ``.half()``, ``.to_empty()`` run), except that the
+    module's float32 ``scales`` buffer only follows a change of device, never of dtype."""
+    scales = module.scales
+    nn.Module._apply(module, fn, recurse)
+    if module.scales.dtype != scales.dtype:  # a cast: keep float32, take only the device
+        device = module.scales.device
+        module.scales = (
+            torch.empty_like(scales, device=device) if scales.is_meta else scales.to(device)
+        )
+    return module
+
+
 class W8A16LinearLayer(nn.Module):
     """A drop-in replacement for ``nn.Linear`` with int8 weights and float activations.
 
@@ -2011,14 +2024,7 @@ class W8A16LinearLayer(nn.Module):
     def _apply(self, fn, recurse=True):
         """``model.to(torch.bfloat16)`` and ``model.half()`` cast every float buffer; keep the
         scales in float32 (see above) and only let them move to the new device."""
-        scales = self.scales
-        super()._apply(fn, recurse)
-        if self.scales.dtype != scales.dtype:  # a cast: keep float32, take only the device
-            device = self.scales.device
-            self.scales = (
-                torch.empty_like(scales, device=device) if scales.is_meta else scales.to(device)
-            )
-        return self
+        return _apply_keeping_float32_scales(self, fn, recurse)
 
     def extra_repr(self) -> str:
         """What ``print(model)`` shows inside ``W8A16LinearLayer(...)``."""
@@ -2751,6 +2757,10 @@ class PackedLinearLayer(nn.Module):
         """Unpack, then ``w8_a16_forward`` with this layer's scales and bias; returns
         ``input``'s dtype."""
         return w8_a16_forward(self.unpacked_weights(), input, self.scales, self.bias)
+
+    def _apply(self, fn, recurse=True):
+        """Keep the scales in float32 under ``.to(dtype)``, as ``W8A16LinearLayer`` does."""
+        return _apply_keeping_float32_scales(self, fn, recurse)
 
     def extra_repr(self) -> str:
         """What ``print(model)`` shows inside the layer's parentheses."""

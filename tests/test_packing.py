@@ -542,3 +542,14 @@ def test_plot_packed_bits_bad_input():
         plot_packed_bits(torch.zeros(64, dtype=torch.uint8), 2)
     with pytest.raises(ValueError, match="does not fit"):
         plot_packed_bits(u8([4, 0, 0, 0]), 2)
+
+
+def test_casting_a_packed_layer_keeps_its_scales_in_float32():
+    """Like W8A16LinearLayer: model.to(torch.bfloat16) leaves the float32 scales as they are."""
+    layer = W4A16LinearLayer(8, 3)
+    layer.quantize(varied_rows_weight(3, 8, seed=4))
+    scales = layer.scales.clone()
+    layer.to(torch.bfloat16)
+    assert layer.scales.dtype == torch.float32 and torch.equal(layer.scales, scales)
+    assert layer.bias.dtype == torch.bfloat16 and layer.packed_weights.dtype == torch.uint8
+    assert layer(torch.ones(2, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
