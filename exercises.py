@@ -18,6 +18,7 @@ import functools
 import inspect
 import math
 import numbers
+import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -219,17 +220,33 @@ def same_result(a: Any, b: Any) -> bool:
     return a is None and b is None
 
 
+def _error_shape(error: BaseException | None) -> tuple[type, str] | None:
+    """An exception's type and message with names in quotes and numbers masked: ``None.to()``
+    and ``None.float()`` are the same mistake, ``RuntimeError("boom")`` is not a dtype error.
+
+    >>> _error_shape(AttributeError("'NoneType' object has no attribute 'to'"))
+    (<class 'AttributeError'>, "'…' object has no attribute '…'")
+    """
+    if error is None:
+        return None
+    return type(error), re.sub(
+        r"'[^']*'|\d+", lambda m: "'…'" if m[0][0] == "'" else "0", str(error)
+    )
+
+
 def _diagnose(
     outcomes: list[tuple[Any, BaseException | None]],
     cases: Sequence[CheckCase],
     mistakes: Sequence[Mistake],
 ) -> Mistake | None:
-    """The first mistake whose function gives the learner's outcome on every case."""
+    """The first mistake whose function gives the learner's outcome on every case. Where one
+    raises, the other must raise the same error (``_error_shape``): any bug can raise a
+    RuntimeError, and only the mistake's own message says it is that mistake."""
     for mistake in mistakes:
         for (result, error), case in zip(outcomes, cases, strict=True):
             expected, expected_error = _call(mistake.function, case)
             if error is not None or expected_error is not None:
-                if type(error) is not type(expected_error):
+                if _error_shape(error) != _error_shape(expected_error):
                     break
             elif not same_result(result, expected):
                 break

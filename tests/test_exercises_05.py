@@ -15,6 +15,7 @@ import matplotlib
 import pytest
 import torch
 from matplotlib.figure import Figure
+from test_exercises_contract import assert_names_mistake
 
 import helper
 from examples import varied_rows_weight
@@ -33,20 +34,6 @@ EPS = torch.finfo(torch.float32).eps
 # ------------------------------------------------------------------------------------------
 # Learner-style answers
 # ------------------------------------------------------------------------------------------
-
-
-def per_row_stub(weight):
-    # Your code here
-    return None
-
-
-def per_row_no_return(weight):
-    scale = weight.abs().amax(dim=1, keepdim=True) / 127
-    q = torch.round(weight / scale).to(torch.int8)  # noqa: F841 (the forgotten return)
-
-
-def per_row_raises(weight):
-    raise RuntimeError("boom")
 
 
 def per_row_correct(weight):
@@ -149,29 +136,6 @@ def per_row_swapped(weight):
 # ------------------------------------------------------------------------------------------
 
 
-def test_stub_is_not_attempted():
-    report = check_per_row_quantization(per_row_stub)
-    assert report.status == "not attempted"
-    assert "not attempted yet" in repr(report)
-
-
-def test_body_without_return_is_no_return():
-    report = check_per_row_quantization(per_row_no_return)
-    assert report.status == "no return"
-    assert "forget `return`" in repr(report)
-
-
-def test_a_function_that_raises_fails_every_case_with_its_error():
-    report = check_per_row_quantization(per_row_raises)
-    assert report.status == "failed" and report.passed == 0
-    assert "raised RuntimeError: boom" in repr(report)
-
-
-def test_not_a_function_is_a_clear_type_error():
-    with pytest.raises(TypeError, match="pass your function itself"):
-        check_per_row_quantization(None)
-
-
 @pytest.mark.parametrize(
     "function",
     [
@@ -209,12 +173,7 @@ def test_correct_variants_pass(function):
 )
 def test_each_classic_mistake_is_named_with_its_hint(function, words):
     report = check_per_row_quantization(function)
-    assert report.status == "failed"
-    assert report.mistake is not None, repr(report)
-    assert words in report.mistake.description
-    text = repr(report)
-    assert f"It looks like your function {report.mistake.description}." in text
-    assert f"hint: {report.mistake.hint}" in text
+    assert_names_mistake(report, words)
 
 
 def test_mistakes_that_only_differ_by_a_clamp_share_their_description():

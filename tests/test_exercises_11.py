@@ -16,6 +16,7 @@ import struct
 import pytest
 import torch
 from safetensors import safe_open
+from test_exercises_contract import assert_names_mistake
 from torch import nn
 
 from exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
@@ -38,17 +39,6 @@ BYTES_PER_NUMBER = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch
 # ------------------------------------------------------------------------------------------
 # Learner-style implementations of my_w8a16_bytes(in_features, out_features, bias, dtype)
 # ------------------------------------------------------------------------------------------
-
-
-def stub(in_features, out_features, bias=True, dtype=torch.float32):
-    # Your code here
-    return None
-
-
-def no_return(in_features, out_features, bias=True, dtype=torch.float32):
-    total = in_features * out_features + 4 * out_features
-    if bias:
-        total += out_features * dtype.itemsize
 
 
 def lesson_answer(in_features, out_features, bias=True, dtype=torch.float32):
@@ -185,20 +175,6 @@ MISTAKEN = [
 # ------------------------------------------------------------------------------------------
 
 
-def test_stub_is_not_attempted():
-    """The handed-out stub is 'not attempted yet', and says so."""
-    report = check_w8a16_bytes(stub)
-    assert report.status == "not attempted"
-    assert "not attempted yet" in repr(report)
-
-
-def test_body_without_return_is_reported_as_such():
-    """A body that computes the size but never returns it gets the forgotten-return message."""
-    report = check_w8a16_bytes(no_return)
-    assert report.status == "no return"
-    assert "return" in repr(report)
-
-
 @pytest.mark.parametrize(
     "function",
     [lesson_answer, with_finfo_bits, from_a_meta_layer, from_a_table_as_float, from_empty_tensors],
@@ -219,12 +195,7 @@ def test_correct_variants_pass(function):
 def test_classic_mistakes_are_rejected_and_named(function, description):
     """Each mistake fails, the report names it and shows its hint."""
     report = check_w8a16_bytes(function)
-    assert report.status == "failed", repr(report)
-    assert report.mistake is not None, repr(report)
-    assert report.mistake.description.startswith(description), report.mistake.description
-    text = repr(report)
-    assert f"It looks like your function {report.mistake.description}." in text
-    assert f"hint: {report.mistake.hint}" in text
+    assert_names_mistake(report, description, start=True)
 
 
 def test_every_checker_mistake_is_covered_by_a_learner_function_here():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_exercises_contract import assert_names_mistake
 
 import helper
 from exercises import UNPACK2_MISTAKES, check_unpack_2bit
@@ -18,20 +19,6 @@ from exercises import UNPACK2_MISTAKES, check_unpack_2bit
 # ------------------------------------------------------------------------------------------
 # Learner-style answers
 # ------------------------------------------------------------------------------------------
-
-
-def unpack_stub(packed):
-    # Your code here
-    return None
-
-
-def unpack_no_return(packed):
-    values = [(packed >> (2 * i)) & 3 for i in range(4)]
-    result = torch.stack(values, dim=-1).flatten()  # noqa: F841 (the forgotten return)
-
-
-def unpack_raises(packed):
-    raise RuntimeError("boom")
 
 
 def unpack_correct(packed):
@@ -135,29 +122,6 @@ def unpack_int64(packed):
 # ------------------------------------------------------------------------------------------
 
 
-def test_stub_is_not_attempted():
-    report = check_unpack_2bit(unpack_stub)
-    assert report.status == "not attempted"
-    assert "not attempted yet" in repr(report)
-
-
-def test_body_without_return_is_no_return():
-    report = check_unpack_2bit(unpack_no_return)
-    assert report.status == "no return"
-    assert "forget `return`" in repr(report)
-
-
-def test_a_function_that_raises_fails_every_case_with_its_error():
-    report = check_unpack_2bit(unpack_raises)
-    assert report.status == "failed" and report.passed == 0
-    assert "raised RuntimeError: boom" in repr(report)
-
-
-def test_not_a_function_is_a_clear_type_error():
-    with pytest.raises(TypeError, match="pass your function itself"):
-        check_unpack_2bit("my_unpack_2bit")
-
-
 @pytest.mark.parametrize(
     "function",
     [
@@ -196,12 +160,7 @@ def test_correct_variants_pass(function):
 )
 def test_each_classic_mistake_is_named_with_its_hint(function, words):
     report = check_unpack_2bit(function)
-    text = repr(report)
-    assert report.status == "failed", text
-    assert report.mistake is not None, text
-    assert words in report.mistake.description
-    assert f"It looks like your function {report.mistake.description}." in text
-    assert f"hint: {report.mistake.hint}" in text
+    assert_names_mistake(report, words)
 
 
 def test_every_mistake_fails_and_is_recognised_as_itself():
