@@ -52,6 +52,8 @@ __all__ = [
     "restore_bert_buffers",
     "quiet_torchao_import",
     "embed",
+    "SENTENCE_PAIRS",
+    "pair_similarities",
     "HUB_MODEL_ID",
     "load_hub_model",
 ]
@@ -472,6 +474,38 @@ def embed(model, sentences: Iterable[str]) -> torch.Tensor:
     """Normalized sentence embeddings (float32, one row per sentence) from a
     ``SentenceTransformer``, quantized or not."""
     return model.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).float()
+
+
+#: Eight sentence pairs, from near paraphrases to unrelated ones, to compare embeddings by
+#: (lessons 09 and 13).
+SENTENCE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("The train to Paris leaves at noon.", "Our flight to Rome was delayed."),
+    ("The cat sits on the mat.", "A kitten is lying on the rug."),
+    ("Dogs love playing fetch in the park.", "The cat sits on the mat."),
+    ("The stock market fell sharply today.", "Share prices dropped at the close of trading."),
+    ("I am learning how to bake bread.", "She made a loaf of sourdough this morning."),
+    ("The cat sits on the mat.", "The stock market fell sharply today."),
+    ("A man is playing a guitar.", "Someone is playing an acoustic guitar."),
+    ("Dogs love playing fetch in the park.", "A puppy chases a ball across the grass."),
+)
+
+
+def pair_similarities(
+    embeddings: torch.Tensor,
+    sentences: list[str],
+    pairs: Iterable[tuple[str, str]] = SENTENCE_PAIRS,
+) -> torch.Tensor:
+    """The cosine similarity of each pair of sentences, one number per pair.
+
+    ``embeddings`` holds one normalized row per sentence of ``sentences`` (as ``embed``
+    returns them), so the dot product of two rows is their cosine.
+
+    >>> e = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    >>> pair_similarities(e, ["a", "b"], [("a", "b"), ("a", "a")])
+    tensor([0.6000, 1.0000])
+    """
+    row = dict(zip(sentences, embeddings, strict=True))
+    return torch.stack([row[a] @ row[b] for a, b in pairs])
 
 
 #: For learners who are online: the hub id of the same model. Nothing loads it unless
