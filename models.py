@@ -14,6 +14,7 @@ loaded only when chosen.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -21,7 +22,7 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,20 +383,31 @@ def _quiet_offline_hub() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    quiet_torchao_import()
 
 
-def quiet_torchao_import() -> None:
-    """Silence what importing torchao writes on stderr on a CPU-only machine.
+@contextlib.contextmanager
+def quiet_torchao_import() -> Iterator[None]:
+    """Within this block, importing torchao writes nothing on stderr (on a CPU-only machine).
 
-    transformers imports torchao when it is installed (lesson 08 compares with it), and the
-    import logs a warning per GPU kernel library it cannot load (with the library's full path),
-    one about Triton, and torch logs a deprecation note about torchao's enums. None of it
-    concerns the CPU; all of it would land in the notebooks' stored outputs. Only those two
-    loggers are raised to ERROR; real errors still show.
+    torchao's import logs a warning per GPU kernel library it cannot load (with the library's
+    full path) and one about Triton, and torch logs a deprecation note about torchao's enums.
+    None of it concerns the CPU; all of it would land in the notebooks' stored outputs. Only
+    those two loggers are raised to ERROR, and only until the block ends::
+
+        with quiet_torchao_import():
+            from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    transformers imports torchao when it is installed, so ``load_minilm`` loads inside it too.
     """
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def minilm_weights_path() -> Path:
@@ -437,12 +449,13 @@ def verify_minilm_weights() -> str:
 def _loaded_minilm():
     _quiet_offline_hub()
     verify_minilm_weights()
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
+    with quiet_torchao_import():
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    model = SentenceTransformer(str(minilm_weights_path().parent), device="cpu")
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+        model = SentenceTransformer(str(minilm_weights_path().parent), device="cpu")
     return model.eval().requires_grad_(False)
 
 
