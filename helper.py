@@ -36,9 +36,10 @@ steps of section 9: measure a range per block of elements, turn it into a scale 
 (section 3), then apply the two formulas (sections 4 and 5) with one scale per block. The
 functions named after the course are thin wrappers that pick the block.
 
-The interactive explorer lives in ``explorer.py``, the exercise checkers in ``exercises.py``,
-the example tensors in ``examples.py`` and the models (a digits classifier, all-MiniLM-L6-v2,
-saving and loading) in ``models.py``: you use them, but need not read them.
+The interactive explorer lives in ``support/explorer.py``, the exercise checkers in
+``support/exercises.py``, the example tensors in ``support/examples.py`` and the models (a digits
+classifier, all-MiniLM-L6-v2, saving and loading) in ``support/models.py``: you use them, but
+need not read them.
 
 Nothing here modifies its inputs, and bad input raises a ``TypeError`` or ``ValueError`` that
 says what was wrong and what to do instead.

@@ -47,12 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # helper.py, wi
 
 import torch  # noqa: E402
 
-from explorer import EXPLORER_RANGES, QuantizationExplorer, lesson_test_tensor  # noqa: E402
 from helper import (  # noqa: E402
     linear_dequantization,
     linear_quantization,
     plot_quantization_errors,
 )
+from support.explorer import EXPLORER_RANGES, QuantizationExplorer, lesson_test_tensor  # noqa: E402
 
 TARGET_RATIO = 4.0
 BITS = (8, 7, 6, 5, 4, 3, 2)

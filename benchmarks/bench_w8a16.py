@@ -105,7 +105,7 @@ def median_ms(function, repeats: int) -> float:
 
 @torch.no_grad()
 def bench_layer(size: int, batches: tuple[int, ...], repeats: int) -> None:
-    from models import format_bytes, model_size
+    from support.models import format_bytes, model_size
 
     generator = torch.Generator().manual_seed(0)
     linear = nn.Linear(size, size).requires_grad_(False)
@@ -153,7 +153,7 @@ def child(kind: str, path: str, threads: int, count: int, repeats: int) -> None:
     """Load MiniLM (``kind`` float or w8a16) from ``path`` into a meta skeleton, encode, and
     print one JSON line: memory after the imports, after loading, at the end, and times."""
     torch.set_num_threads(threads)
-    import models
+    from support import models
 
     models._quiet_offline_hub()  # before sentence_transformers is imported
     from sentence_transformers import SentenceTransformer
@@ -196,7 +196,7 @@ def child(kind: str, path: str, threads: int, count: int, repeats: int) -> None:
 
 def prepare_files(folder: Path) -> dict[str, Path]:
     """Save MiniLM's BertModel twice with ``save_quantized``: in float, and in W8A16."""
-    import models
+    from support import models
 
     paths = {
         "float": folder / "minilm_float.safetensors",
@@ -211,7 +211,7 @@ def prepare_files(folder: Path) -> dict[str, Path]:
 
 
 def bench_model(threads: int, rounds: int, count: int, repeats: int) -> None:
-    from models import format_bytes
+    from support.models import format_bytes
 
     results = {"float": [], "w8a16": []}
     with tempfile.TemporaryDirectory() as folder:

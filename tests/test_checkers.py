@@ -18,7 +18,7 @@ import torch
 from test_exercises_contract import assert_names_mistake
 
 import helper
-from exercises import (
+from support.exercises import (
     DEQUANTIZE_MISTAKES,
     QUANTIZE_MISTAKES,
     SCALE_AND_ZERO_POINT_MISTAKES,

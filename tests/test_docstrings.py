@@ -5,11 +5,8 @@ import inspect
 
 import pytest
 
-import examples
-import exercises
-import explorer
 import helper
-import models
+from support import examples, exercises, explorer, models
 
 
 def test_helper_docstring_examples_run_and_print_what_they_claim():

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from test_exercises_contract import assert_names_mistake
 
 import helper
-from exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
+from support.exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
 
 matplotlib.use("Agg")  # headless
 

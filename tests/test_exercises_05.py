@@ -18,14 +18,14 @@ from matplotlib.figure import Figure
 from test_exercises_contract import assert_names_mistake
 
 import helper
-from examples import varied_rows_weight
-from exercises import PER_ROW_MISTAKES, check_per_row_quantization
 from helper import (
     TradeoffPoint,
     bits_per_weight,
     granularity_block_size,
     plot_granularity_tradeoff,
 )
+from support.examples import varied_rows_weight
+from support.exercises import PER_ROW_MISTAKES, check_per_row_quantization
 
 matplotlib.use("Agg")
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from test_exercises_contract import assert_names_mistake
 
 import helper
-from exercises import W8A32_MISTAKES, check_w8a32
+from support.exercises import W8A32_MISTAKES, check_w8a32
 
 # ------------------------------------------------------------------------------------------
 # Learner-style implementations of my_w8a32(input, q_w, s_w, z_w)

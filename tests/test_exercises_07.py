@@ -16,7 +16,7 @@ from test_exercises_contract import assert_names_mistake
 from torch import nn
 
 import helper
-from exercises import W8A16_MISTAKES, check_w8_a16_forward
+from support.exercises import W8A16_MISTAKES, check_w8_a16_forward
 
 # ------------------------------------------------------------------------------------------
 # Learner-style answers

@@ -16,13 +16,13 @@ from test_exercises_contract import assert_names_mistake
 from torch import nn
 
 import helper
-from exercises import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
 from helper import (
     W8A16LinearLayer,
     layer_names,
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
 )
+from support.exercises import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
 
 # ------------------------------------------------------------------------------------------
 # Learner-style implementations of my_layers_to_replace(module, module_name_to_exclude)
@@ -385,7 +385,7 @@ def test_setattr_with_a_dotted_name_adds_a_new_module_and_leaves_the_nested_one(
 
 def test_quantizing_a_tied_head_makes_the_model_larger():
     """The embedding keeps the float matrix; the quantized head adds an int8 copy."""
-    from models import model_size
+    from support.models import model_size
 
     model = Outer()
     model.head.weight = model.emb.weight

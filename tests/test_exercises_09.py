@@ -12,9 +12,9 @@ import torch
 from test_exercises_contract import assert_names_mistake
 from torch import nn
 
-import models
-from exercises import MODEL_SIZE_MISTAKES, check_model_size
 from helper import W8A16LinearLayer
+from support import models
+from support.exercises import MODEL_SIZE_MISTAKES, check_model_size
 
 # ------------------------------------------------------------------------------------------
 # Learner-style implementations of my_model_size(model)

@@ -25,14 +25,14 @@ from test_exercises_contract import assert_names_mistake
 from torch import nn
 
 import helper
-from exercises import FAKE_GROUPS_MISTAKES, check_fake_quantize_per_group
 from helper import (
     fake_quantize,
     fake_quantize_linears,
     linears_bits_per_weight,
     plot_accuracy_vs_bits,
 )
-from models import plot_digits, predict
+from support.exercises import FAKE_GROUPS_MISTAKES, check_fake_quantize_per_group
+from support.models import plot_digits, predict
 
 matplotlib.use("Agg")
 
@@ -295,7 +295,7 @@ def test_fake_quantize_at_2_bits_is_minus_s_zero_or_s_per_block():
 
 
 def test_fake_quantize_matches_a_hand_written_round_trip():
-    from examples import varied_rows_weight
+    from support.examples import varied_rows_weight
 
     weight = varied_rows_weight(8, 16, seed=3)
     for n_bits in (8, 4, 3, 2):
@@ -493,7 +493,7 @@ EXPECTED_ONE_LAYER = {
 
 @pytest.fixture(scope="module")
 def digits():
-    from models import digits_classifier, load_digits_split
+    from support.models import digits_classifier, load_digits_split
 
     _, _, x_test, y_test = load_digits_split()
     return digits_classifier(), x_test, y_test
@@ -502,7 +502,7 @@ def digits():
 def notebook_models(model):
     """Every model whose predictions the notebook counts, with a name."""
     from helper import W8A16LinearLayer, replace_linear_with_target_and_quantize
-    from models import digits_classifier
+    from support.models import digits_classifier
 
     yield "float32", model
     yield "W8A16", replace_linear_with_target_and_quantize(digits_classifier(), W8A16LinearLayer)

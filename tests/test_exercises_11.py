@@ -19,13 +19,13 @@ from safetensors import safe_open
 from test_exercises_contract import assert_names_mistake
 from torch import nn
 
-from exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
 from helper import (
     W8A16LinearLayer,
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
 )
-from models import (
+from support.exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
+from support.models import (
     DigitsMLP,
     digits_classifier,
     load_digits_split,

@@ -14,7 +14,7 @@ import torch
 from test_exercises_contract import assert_names_mistake
 
 import helper
-from exercises import UNPACK2_MISTAKES, check_unpack_2bit
+from support.exercises import UNPACK2_MISTAKES, check_unpack_2bit
 
 # ------------------------------------------------------------------------------------------
 # Learner-style answers

@@ -14,7 +14,7 @@ import pytest
 import torch
 from test_exercises_contract import assert_names_mistake
 
-from exercises import MSE_SEARCH_MISTAKES, check_mse_search
+from support.exercises import MSE_SEARCH_MISTAKES, check_mse_search
 
 # ------------------------------------------------------------------------------------------
 # Learner-style answers

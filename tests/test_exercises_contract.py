@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-import exercises
+from support import exercises
 
 CHECKERS = [getattr(exercises, name) for name in exercises.__all__ if name.startswith("check_")]
 

@@ -20,30 +20,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-import examples
-import explorer as explorer_module
 import helper
-from explorer import (
-    BUILTIN_TENSOR_SOURCES,
-    EXPLORER_CONTROLS,
-    EXPLORER_DTYPES,
-    EXPLORER_GRANULARITIES,
-    EXPLORER_GROUP_SIZES,
-    EXPLORER_MODES,
-    EXPLORER_RANGES,
-    EXPLORER_SIZES,
-    MSE_SEARCH,
-    MSE_SEARCH_COARSE,
-    TENSOR_SOURCES,
-    ExplorerControl,
-    QuantizationExplorer,
-    QuantizerResult,
-    estimate_check,
-    explore,
-    explorer_quantize,
-    format_number,
-    register_tensor_source,
-)
 from helper import (
     absmax_minmax,
     absmax_mse_optimal,
@@ -63,6 +40,29 @@ from helper import (
     quantization_error,
     quantize_blockwise,
     quantize_clipped,
+)
+from support import examples
+from support import explorer as explorer_module
+from support.explorer import (
+    BUILTIN_TENSOR_SOURCES,
+    EXPLORER_CONTROLS,
+    EXPLORER_DTYPES,
+    EXPLORER_GRANULARITIES,
+    EXPLORER_GROUP_SIZES,
+    EXPLORER_MODES,
+    EXPLORER_RANGES,
+    EXPLORER_SIZES,
+    MSE_SEARCH,
+    MSE_SEARCH_COARSE,
+    TENSOR_SOURCES,
+    ExplorerControl,
+    QuantizationExplorer,
+    QuantizerResult,
+    estimate_check,
+    explore,
+    explorer_quantize,
+    format_number,
+    register_tensor_source,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

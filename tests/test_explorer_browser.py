@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import QuantizationExplorer, format_number
+from support.explorer import QuantizationExplorer, format_number
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "notebooks/03_explorer.ipynb"

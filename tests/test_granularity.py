@@ -44,7 +44,6 @@ from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 from torch.overrides import TorchFunctionMode
 
 import helper
-from examples import seeded_randn
 from helper import (
     SCALE_EPS,
     Blocks,
@@ -68,6 +67,7 @@ from helper import (
     quantize_affine,
     quantize_blockwise,
 )
+from support.examples import seeded_randn
 
 #: Property tests here run the whole mechanism on every example: fewer than test_helper's 150.
 PROPERTY = settings(HYPOTHESIS, max_examples=80)

@@ -29,14 +29,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-import explorer
-import models
 from helper import (
     W8A16LinearLayer,
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
 )
-from models import (
+from support import explorer, models
+from support.models import (
     DigitsMLP,
     ModelSize,
     accuracy,
@@ -102,13 +101,13 @@ def subprocess_env(**changes: str) -> dict[str, str]:
 TRAIN_IN_CHILD = """
 import sys
 from safetensors.torch import save_file
-import models
+from support import models
 model = models.train_digits_classifier(0)
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[1])
 """
 
 LOAD_IN_CHILD = """
-import models
+from support import models
 model = models.load_minilm()
 vectors = models.embed(model, ["offline and quiet"])
 print(tuple(vectors.shape), round(float(vectors.norm()), 4))

@@ -18,8 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import models
-from examples import varied_rows_weight
 from helper import (
     PACK_BITS,
     PackedLinearLayer,
@@ -40,7 +38,9 @@ from helper import (
     unpack_weights,
     w8_a16_forward,
 )
-from models import parameters_by_layer_type
+from support import models
+from support.examples import varied_rows_weight
+from support.models import parameters_by_layer_type
 
 #: Hypothesis: deterministic, no deadline (CI machines are slow), no example database.
 PROPERTY = settings(

@@ -24,7 +24,6 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import helper
-from examples import seeded_laplace, seeded_randn, test_tensor, varied_rows_weight
 from helper import (
     CLIPPING_GRIDS,
     RANGE_METHODS,
@@ -46,6 +45,7 @@ from helper import (
     quantize_blockwise,
     quantize_clipped,
 )
+from support.examples import seeded_laplace, seeded_randn, test_tensor, varied_rows_weight
 
 matplotlib.use("Agg")
 
@@ -621,7 +621,7 @@ NOTEBOOK_METHODS = {
 def test_the_digits_predictions_of_lesson_13_are_far_from_ties():
     """The gap between every test image's two largest scores exceeds 5e-4 for every model
     lesson 13 counts, so no CPU's float32 products (about 1e-6 apart) can swap them."""
-    from models import digits_classifier, load_digits_split
+    from support.models import digits_classifier, load_digits_split
 
     model = digits_classifier()
     _, _, x_test, _ = load_digits_split()

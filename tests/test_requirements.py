@@ -178,15 +178,20 @@ def test_installed_versions_match_pins():
 
 
 def test_pyproject_exposes_every_module_and_runs_strict_nbval():
-    """Every top-level module (helper.py and the modules beside it) is installed, so that
-    ``from explorer import ...`` works from notebooks/; ruff knows them as first-party."""
+    """helper.py and the support package beside it are installed, so that
+    ``from support.explorer import ...`` works from notebooks/; ruff knows both as first-party,
+    and no other module stands at the top level (no shims)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert config["project"]["requires-python"] == ">=3.11"
     assert config["project"].get("dependencies", []) == []
     modules = sorted(path.stem for path in ROOT.glob("*.py"))
-    assert "helper" in modules
-    assert sorted(config["tool"]["setuptools"]["py-modules"]) == modules
-    assert sorted(config["tool"]["ruff"]["lint"]["isort"]["known-first-party"]) == modules
+    assert modules == ["helper"]
+    assert config["tool"]["setuptools"]["py-modules"] == ["helper"]
+    packages = sorted(path.parent.name for path in ROOT.glob("*/__init__.py"))
+    assert packages == ["support"]
+    assert config["tool"]["setuptools"]["packages"]["find"]["include"] == ["support", "support.*"]
+    first_party = config["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
+    assert sorted(first_party) == ["helper", "support"]
     pytest_opts = config["tool"]["pytest"]["ini_options"]
     addopts = pytest_opts["addopts"]
     assert "--nbval" in addopts and "--nbval-lax" not in addopts

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from helper import W8A16LinearLayer, replace_linear_with_target_and_quantize
-from models import digits_classifier, load_digits_split, model_size
+from support.models import digits_classifier, load_digits_split, model_size
 
 # The notebook's silencing: torchao's import logs warnings about GPU kernels it cannot load
 # and a torch deprecation note (see test_the_notebooks_silencing_leaves_stderr_empty).

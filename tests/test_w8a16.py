@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from examples import seeded_randn, varied_rows_weight
 from helper import (
     W8A16LinearLayer,
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
     w8_a16_forward,
 )
+from support.examples import seeded_randn, varied_rows_weight
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 

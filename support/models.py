@@ -567,7 +567,7 @@ def _minilm_query_weight(seed: int = 0, size: int = 0) -> torch.Tensor:
 
 
 def _register_explorer_sources() -> None:
-    from explorer import register_tensor_source
+    from support.explorer import register_tensor_source
 
     register_tensor_source("digits model: hidden1 weight (64x64)", _digits_hidden1_weight)
     register_tensor_source("MiniLM: layer 0 query weight (384x384)", _minilm_query_weight)

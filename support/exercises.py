@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 
-from examples import seeded_laplace, seeded_randn, varied_rows_weight
 from helper import (
     W8A16LinearLayer,
     absmax_minmax,
@@ -48,6 +47,7 @@ from helper import (
     unpack_weights,
     w8_a16_forward,
 )
+from support.examples import seeded_laplace, seeded_randn, varied_rows_weight
 
 __all__ = [
     "CheckCase",
@@ -2310,7 +2310,7 @@ MODEL_SIZE_MISTAKES = (
 def _model_size_cases() -> list[CheckCase]:
     """The cases of ``check_model_size``: small modules that tell the classic mistakes apart.
     (``models`` is imported only here: importing it adds real weights to the explorer's menu.)"""
-    from models import model_size
+    from support.models import model_size
 
     return [
         CheckCase(description, (model,), _expect_bytes(model_size(model).total), hint)

@@ -32,12 +32,6 @@ from typing import Any, NamedTuple
 import torch
 from matplotlib.figure import Figure
 
-from examples import (
-    outlier_tensor,
-    positive_tensor,
-    random_normal_tensor,
-    test_tensor,
-)
 from helper import (
     ANNOTATE_MAX_ELEMENTS,
     ERROR_CMAP,
@@ -56,6 +50,12 @@ from helper import (
     quantization_error,
     quantize_blockwise,
     quantize_clipped,
+)
+from support.examples import (
+    outlier_tensor,
+    positive_tensor,
+    random_normal_tensor,
+    test_tensor,
 )
 
 __all__ = [
