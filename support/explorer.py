@@ -33,14 +33,8 @@ import torch
 from matplotlib.figure import Figure
 
 from helper import (
-    ANNOTATE_MAX_ELEMENTS,
-    ERROR_CMAP,
-    QUANTIZED_CMAP,
     SUPPORTED_DTYPES,
-    VALUE_CMAP,
-    HeatmapPanel,
     absmax_mse_optimal,
-    as_2d,
     clipping_absmax,
     dequantize_affine,
     dtype_name,
@@ -56,6 +50,14 @@ from support.examples import (
     positive_tensor,
     random_normal_tensor,
     test_tensor,
+)
+from support.plots import (
+    ANNOTATE_MAX_ELEMENTS,
+    ERROR_CMAP,
+    QUANTIZED_CMAP,
+    VALUE_CMAP,
+    HeatmapPanel,
+    as_2d,
 )
 
 __all__ = [

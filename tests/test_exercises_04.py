@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from test_exercises_contract import assert_names_mistake
 
 import helper
+from support import plots
 from support.exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
 
 matplotlib.use("Agg")  # headless
@@ -308,7 +309,7 @@ def test_plot_thins_out_unused_levels_of_int16():
     """int16's 65,536 levels: at most MAX_LEVEL_LINES unused lines are drawn (plus used ones)."""
     fig = helper.plot_symmetric_vs_asymmetric(torch.tensor([-1.0, 0.5, 2.0]), torch.int16)
     unused, used = fig.axes[0].collections[:2]
-    assert len(unused.get_segments()) <= helper.MAX_LEVEL_LINES
+    assert len(unused.get_segments()) <= plots.MAX_LEVEL_LINES
     assert len(used.get_segments()) == 3
 
 

@@ -67,6 +67,7 @@ from helper import (
     quantize_affine,
     quantize_blockwise,
 )
+from support import fast
 from support.examples import seeded_randn
 
 #: Property tests here run the whole mechanism on every example: fewer than test_helper's 150.
@@ -684,7 +685,7 @@ def test_no_python_loop_over_channels_or_groups(monkeypatch):
 
     A loop would make thousands of calls here; the counts differ by a few at most. The whole
     tensor is one chunk, so the counts compare blocks, not chunks."""
-    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", 1 << 20)
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 1 << 20)
     t = seeded((64, 1024), seed=60)
     few = torch_calls(linear_q_symmetric_per_group, t, 512)  # 128 groups
     many = torch_calls(linear_q_symmetric_per_group, t, 4)  # 16384 groups
@@ -725,7 +726,7 @@ CHUNK = 2**14
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     """Run with ``CHUNK`` elements per chunk; results must not depend on the chunk size."""
-    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", CHUNK)
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", CHUNK)
 
 
 CHUNKED_CASES = {

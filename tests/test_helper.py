@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.ao.quantization import MinMaxObserver
 
-import helper
 from helper import (
     SCALE_EPS,
     get_q_range,
@@ -33,6 +32,7 @@ from helper import (
     linear_quantization,
     quantization_error,
 )
+from support import fast
 
 # ------------------------------------------------------------------------------------------
 # Shared inputs
@@ -373,7 +373,7 @@ CHUNK = 2**14
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
     """Run with ``CHUNK`` elements per chunk; results must not depend on the chunk size."""
-    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", CHUNK)
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", CHUNK)
 
 
 def _per_row(values: torch.Tensor, ndim: int) -> torch.Tensor:

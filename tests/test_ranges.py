@@ -336,12 +336,25 @@ def test_min_max_range_is_lesson_10s_fake_quantize(granularity, group_size, n_bi
     assert torch.equal(got, fake_quantize(WEIGHT, n_bits, granularity, group_size))
 
 
+def clipped(method: str, n_bits: int, percentile: float = 99.9):
+    """The range rule lesson 13 passes to ``fake_quantize_linears``: ``clipping_absmax``."""
+    return lambda w, block: clipping_absmax(w, block, method, n_bits=n_bits, percentile=percentile)
+
+
+def fake_quantize_with(weight, n_bits, method, granularity="per_channel", percentile=99.9):
+    """``fake_quantize`` with the range of ``method`` (section 13) passed in, per row."""
+    block = granularity_block_size(weight.shape, granularity, dim=0)
+    return fake_quantize(
+        weight, n_bits, granularity, absmax=clipped(method, n_bits, percentile)(weight, block)
+    )
+
+
 def test_fake_quantize_with_a_range_keeps_dtype_and_the_mse_method_lowers_each_rows_error():
     weight = WEIGHT.to(torch.bfloat16)
-    assert fake_quantize(weight, 4, method="percentile").dtype == torch.bfloat16
+    assert fake_quantize_with(weight, 4, "percentile").dtype == torch.bfloat16
     for n_bits in (4, 2):
-        minmax = fake_quantize(WEIGHT, n_bits, method="min-max")
-        best = fake_quantize(WEIGHT, n_bits, method="mse")
+        minmax = fake_quantize_with(WEIGHT, n_bits, "min-max")
+        best = fake_quantize_with(WEIGHT, n_bits, "mse")
         row_mse = (best - WEIGHT).double().square().mean(dim=1)
         assert bool((row_mse <= (minmax - WEIGHT).double().square().mean(dim=1)).all())
 
@@ -358,11 +371,11 @@ def small_model() -> nn.Module:
 def test_fake_quantize_linears_with_a_range_quantizes_a_copy():
     model = small_model()
     before = [p.detach().clone() for p in model.parameters()]
-    quantized = fake_quantize_linears(model, 2, layers=["2"], method="mse")
+    quantized = fake_quantize_linears(model, 2, layers=["2"], absmax=clipped("mse", 2))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert torch.equal(quantized[0].weight, model[0].weight)  # not chosen: unchanged
     assert torch.equal(quantized[2].bias, model[2].bias)
-    expected = fake_quantize(model[2].weight.detach(), 2, method="mse")
+    expected = fake_quantize_with(model[2].weight.detach(), 2, "mse")
     assert torch.equal(quantized[2].weight.detach(), expected)
 
 
@@ -372,7 +385,7 @@ def test_fake_quantize_linears_with_a_range_quantizes_a_copy():
 )
 def test_fake_quantize_linears_with_a_range_bad_layers(layers, error, message):
     with pytest.raises(error, match=message):
-        fake_quantize_linears(small_model(), 4, layers=layers, method="mse")
+        fake_quantize_linears(small_model(), 4, layers=layers, absmax=clipped("mse", 4))
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,7 +445,7 @@ def test_percentile_that_is_not_a_number_is_a_type_error(percentile):
         lambda b: clipping_mse_curve(WEIGHT, (1, 12), [1.0], n_bits=b),
         lambda b: quantize_clipped(WEIGHT, (1, 12), 1.0, n_bits=b),
         lambda b: fake_quantize_clipped(WEIGHT, (1, 12), 1.0, n_bits=b, grid="midrise"),
-        lambda b: fake_quantize(WEIGHT, b, method="percentile"),
+        lambda b: fake_quantize(WEIGHT, b, absmax=1.0),
     ],
     ids=["search", "curve", "quantize", "midrise", "weight"],
 )
@@ -454,7 +467,7 @@ ALL_FUNCTIONS = {
     "quantize": lambda t: quantize_clipped(t, whole(t), 1.0, n_bits=4),
     "fake": lambda t: fake_quantize_clipped(t, whole(t), 1.0, n_bits=4),
     "midrise": lambda t: fake_quantize_clipped(t, whole(t), 1.0, n_bits=4, grid="midrise"),
-    "weight": lambda t: fake_quantize(t, 4, "per_tensor", method="mse"),
+    "weight": lambda t: fake_quantize(t, 4, "per_tensor", absmax=1.0),
 }
 
 
@@ -627,7 +640,9 @@ def test_the_digits_predictions_of_lesson_13_are_far_from_ties():
     _, _, x_test, _ = load_digits_split()
     for n_bits in (4, 2):
         for label, (method, percentile) in NOTEBOOK_METHODS.items():
-            quantized = fake_quantize_linears(model, n_bits, method=method, percentile=percentile)
+            quantized = fake_quantize_linears(
+                model, n_bits, absmax=clipped(method, n_bits, percentile)
+            )
             with torch.no_grad():
                 top2 = quantized(x_test).topk(2, dim=-1).values
             gap = (top2[:, 0] - top2[:, 1]).min().item()

@@ -595,14 +595,14 @@ def test_a_layer_registered_under_two_names_is_replaced_under_both():
 def test_forward_in_row_blocks_equals_one_conversion(monkeypatch):
     """A weight larger than CHUNK_ELEMENTS is converted a block of rows at a time; with values
     whose products and sums are exact in float32 the result equals one big F.linear exactly."""
-    import helper
+    from support import fast
 
     generator = torch.Generator().manual_seed(7)
     q = torch.randint(-127, 128, (37, 16), generator=generator, dtype=torch.int8)
     x = torch.randint(-8, 9, (3, 5, 16), generator=generator).float()
     scales = torch.full((37,), 0.5)
     expected = F.linear(x, q.float()) * 0.5
-    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", 16 * 5)  # 5 rows per block, 8 blocks
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 16 * 5)  # 5 rows per block, 8 blocks
     assert torch.equal(w8_a16_forward(q, x, scales), expected)
-    monkeypatch.setattr(helper, "CHUNK_ELEMENTS", 1)  # one row per block
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 1)  # one row per block
     assert torch.equal(w8_a16_forward(q, x, scales), expected)
