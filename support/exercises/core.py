@@ -33,6 +33,7 @@ from helper import dtype_name
 __all__ = [
     "CheckCase",
     "Mistake",
+    "mistakes_from_rows",
     "CheckReport",
     "same_result",
     "run_checks",
@@ -70,6 +71,27 @@ class Mistake:
     description: str
     function: Callable
     hint: str
+
+
+def mistakes_from_rows(
+    rows: Sequence[tuple[str, Callable | dict[str, Any], str]],
+    variant: Callable[..., Callable] | None = None,
+) -> tuple[Mistake, ...]:
+    """The ``Mistake`` of each row ``(description, how, hint)`` of a table, in its order.
+
+    ``how`` is the wrong function itself, or a dict of keywords: then the function is
+    ``variant(**how)``, the right answer with those few things done wrong.
+
+    >>> def add(n):
+    ...     return lambda x: x + n
+    >>> rows = [("adds 2", {"n": 2}, "add 1"), ("doubles", lambda x: 2 * x, "add 1")]
+    >>> [(m.description, m.function(10)) for m in mistakes_from_rows(rows, add)]
+    [('adds 2', 12), ('doubles', 20)]
+    """
+    return tuple(
+        Mistake(description, variant(**how) if isinstance(how, dict) else how, hint)
+        for description, how, hint in rows
+    )
 
 
 @dataclass

@@ -19,10 +19,10 @@ from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
 from support.exercises.core import (
     CheckCase,
     CheckReport,
-    Mistake,
     _range_of,
     expect_close,
     expect_integers,
+    mistakes_from_rows,
     run_checks,
 )
 
@@ -34,61 +34,37 @@ __all__ = [
 ]
 
 
-# Each wrong quantizer below differs from the right one, clamp(round(r / s) + z).to(dtype), in
-# one place. Casting a value outside the dtype's range (what the no-clamp mistakes do) has no
-# defined result, but it is the same on one machine, which is all the diagnosis needs.
+def _quantize_variant(
+    r,
+    s,
+    z,
+    dtype=torch.int8,
+    *,
+    rounding=torch.round,
+    multiply=False,
+    zero_point=1,
+    clamp="dtype",
+    cast="dtype",
+):
+    """The right quantizer, clamp(round(r / s) + z).to(dtype), or one classic mistake.
+
+    ``rounding`` turns r / s into whole steps (``multiply``: r * s instead); ``zero_point`` is
+    1 to add z, -1 to subtract it, 0 to leave it out; ``clamp`` is ``"dtype"`` (its range),
+    ``"int8"`` ([-128, 127]) or ``None``; ``cast`` is ``"dtype"``, another dtype or ``None``.
+    """
+    q = rounding(r * s if multiply else r / s)
+    if zero_point:
+        q = q + zero_point * z
+    if clamp:
+        q = q.clamp(*(_range_of(dtype) if clamp == "dtype" else (-128, 127)))
+    if cast:
+        q = q.to(dtype if cast == "dtype" else cast)
+    return q
 
 
-def _quantize_no_cast(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(*_range_of(dtype))
-
-
-def _quantize_int32(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(*_range_of(dtype)).int()
-
-
-def _quantize_int64(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(*_range_of(dtype)).long()
-
-
-def _quantize_no_clamp(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).to(dtype)
-
-
-def _quantize_int8_range(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(-128, 127).to(dtype)
-
-
-def _quantize_int8_always(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(-128, 127).to(torch.int8)
-
-
-def _quantize_cast_int8(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) + z).clamp(*_range_of(dtype)).to(torch.int8)
-
-
-def _quantize_round_half_up(r, s, z, dtype=torch.int8):
-    return (torch.floor(r / s + 0.5) + z).clamp(*_range_of(dtype)).to(dtype)
-
-
-def _quantize_truncate(r, s, z, dtype=torch.int8):
-    return (torch.trunc(r / s) + z).clamp(*_range_of(dtype)).to(dtype)
-
-
-def _quantize_floor(r, s, z, dtype=torch.int8):
-    return (torch.floor(r / s) + z).clamp(*_range_of(dtype)).to(dtype)
-
-
-def _quantize_multiply(r, s, z, dtype=torch.int8):
-    return (torch.round(r * s) + z).clamp(*_range_of(dtype)).to(dtype)
-
-
-def _quantize_no_zero_point(r, s, z, dtype=torch.int8):
-    return torch.round(r / s).clamp(*_range_of(dtype)).to(dtype)
-
-
-def _quantize_minus_zero_point(r, s, z, dtype=torch.int8):
-    return (torch.round(r / s) - z).clamp(*_range_of(dtype)).to(dtype)
+def _quantize_mistake(**keywords) -> Callable:
+    """A wrong quantizer: ``_quantize_variant`` with ``keywords``, as a learner's function."""
+    return lambda r, s, z, dtype=torch.int8: _quantize_variant(r, s, z, dtype, **keywords)
 
 
 _CAST_TO_DTYPE = (
@@ -109,57 +85,57 @@ _ROUND = (
     "sends an exact half to the even neighbour (2.5 -> 2, 3.5 -> 4)."
 )
 
-QUANTIZE_MISTAKES = (
-    Mistake(
-        "returns floats: it never casts to an integer dtype", _quantize_no_cast, _CAST_TO_DTYPE
-    ),
-    Mistake("casts with .int() (int32) instead of .to(dtype)", _quantize_int32, _CAST_TO_DTYPE),
-    Mistake("casts with .long() (int64) instead of .to(dtype)", _quantize_int64, _CAST_TO_DTYPE),
-    Mistake("casts without clamping first", _quantize_no_clamp, _NO_CLAMP),
-    Mistake(
-        "clamps to the int8 range [-128, 127] whatever the dtype", _quantize_int8_range, _USE_DTYPE
-    ),
-    Mistake(
+# One row per classic mistake: (description, what differs from the right quantizer, hint).
+# Casting a value outside the dtype's range (what the no-clamp mistake does) has no defined
+# result, but it is the same on one machine, which is all the diagnosis needs.
+_QUANTIZE_ROWS = (
+    ("returns floats: it never casts to an integer dtype", dict(cast=None), _CAST_TO_DTYPE),
+    ("casts with .int() (int32) instead of .to(dtype)", dict(cast=torch.int32), _CAST_TO_DTYPE),
+    ("casts with .long() (int64) instead of .to(dtype)", dict(cast=torch.int64), _CAST_TO_DTYPE),
+    ("casts without clamping first", dict(clamp=None), _NO_CLAMP),
+    ("clamps to the int8 range [-128, 127] whatever the dtype", dict(clamp="int8"), _USE_DTYPE),
+    (
         "clamps to [-128, 127] and casts to int8 whatever the dtype",
-        _quantize_int8_always,
+        dict(clamp="int8", cast=torch.int8),
         _USE_DTYPE,
     ),
-    Mistake("casts to int8 whatever the dtype", _quantize_cast_int8, _USE_DTYPE),
-    Mistake(
+    ("casts to int8 whatever the dtype", dict(cast=torch.int8), _USE_DTYPE),
+    (
         "rounds halves up (floor(x + 0.5))",
-        _quantize_round_half_up,
+        dict(rounding=lambda x: torch.floor(x + 0.5)),
         "use torch.round: it sends an exact half to the even neighbour (0.5 -> 0, 1.5 -> 2, "
         "2.5 -> 2), as PyTorch's quantizers do; floor(x + 0.5) always rounds halves up, which "
         "pushes values upwards on average.",
     ),
-    Mistake(
+    (
         "cuts off the fraction (.int(), .to() or torch.trunc before adding z) instead of rounding",
-        _quantize_truncate,
+        dict(rounding=torch.trunc),
         _ROUND + " Casting to an integer type, or torch.trunc, drops the fraction (3.9 -> 3).",
     ),
-    Mistake(
+    (
         "rounds down (torch.floor) instead of to the nearest step",
-        _quantize_floor,
+        dict(rounding=torch.floor),
         _ROUND + " torch.floor always goes down (3.9 -> 3, -0.1 -> -1).",
     ),
-    Mistake(
+    (
         "multiplies by the scale",
-        _quantize_multiply,
+        dict(multiply=True),
         "divide by the scale, r / s: the scale is the size of one step in real units, so r / s "
         "counts steps. Multiplying is the dequantize direction.",
     ),
-    Mistake(
+    (
         "leaves out the zero point",
-        _quantize_no_zero_point,
+        dict(zero_point=0),
         "add the zero point after rounding, round(r / s) + z: it is the integer that stands for "
         "the real number 0.",
     ),
-    Mistake(
+    (
         "subtracts the zero point",
-        _quantize_minus_zero_point,
+        dict(zero_point=-1),
         "quantize adds z (q = round(r / s) + z); dequantize subtracts it (r = s * (q - z)).",
     ),
 )
+QUANTIZE_MISTAKES = mistakes_from_rows(_QUANTIZE_ROWS, _quantize_mistake)
 
 
 def check_quantize(function: Callable) -> CheckReport:
@@ -214,65 +190,43 @@ def check_quantize(function: Callable) -> CheckReport:
     return run_checks("Quantize", function, cases, QUANTIZE_MISTAKES)
 
 
-def _dequantize_in_integers(q, s, z):
-    return s * (q - z)
-
-
-def _dequantize_precedence(q, s, z):
-    return s * q.float() - z
-
-
-def _dequantize_divides(q, s, z):
-    return (q.float() - z) / s
-
-
-def _dequantize_adds_zero_point(q, s, z):
-    return s * (q.float() + z)
-
-
-def _dequantize_no_scale(q, s, z):
-    return q.float() - z
-
-
-def _dequantize_no_zero_point(q, s, z):
-    return s * q.float()
-
-
-DEQUANTIZE_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, the wrong dequantizer, hint).
+_DEQUANTIZE_ROWS = (
+    (
         "subtracts the zero point in the integer dtype",
-        _dequantize_in_integers,
+        lambda q, s, z: s * (q - z),
         "convert to float first, quantized_tensor.float() - zero_point: int8 (and uint8) "
         "arithmetic wraps around silently (127 - (-70) = 197 is stored as -59).",
     ),
-    Mistake(
+    (
         "multiplies before subtracting (s * q - z)",
-        _dequantize_precedence,
+        lambda q, s, z: s * q.float() - z,
         "the scale multiplies the difference: s * (q - z), with parentheses. Without them "
         "Python computes (s * q) - z.",
     ),
-    Mistake(
+    (
         "divides by the scale",
-        _dequantize_divides,
+        lambda q, s, z: (q.float() - z) / s,
         "multiply by the scale: one step of q is worth s in real units. Dividing by s is the "
         "quantize direction.",
     ),
-    Mistake(
+    (
         "adds the zero point",
-        _dequantize_adds_zero_point,
+        lambda q, s, z: s * (q.float() + z),
         "subtract the zero point: q = z must come back as exactly 0.",
     ),
-    Mistake(
+    (
         "forgets the scale",
-        _dequantize_no_scale,
+        lambda q, s, z: q.float() - z,
         "multiply (q - z) by the scale to get back to real units.",
     ),
-    Mistake(
+    (
         "forgets the zero point",
-        _dequantize_no_zero_point,
+        lambda q, s, z: s * q.float(),
         "subtract the zero point before scaling: r = s * (q - z).",
     ),
 )
+DEQUANTIZE_MISTAKES = mistakes_from_rows(_DEQUANTIZE_ROWS)
 
 
 def check_dequantization(function: Callable) -> CheckReport:

@@ -19,7 +19,7 @@ import torch
 
 from helper import get_q_range, get_q_scale_and_zero_point
 from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
-from support.exercises.core import CheckCase, CheckReport, Mistake, run_checks
+from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
 
 __all__ = [
     "SCALE_AND_ZERO_POINT_MISTAKES",
@@ -118,108 +118,102 @@ _FLOOR_SCALE = (
     "an all-zero tensor has an empty range, scale 0, and the zero point divides by it."
 )
 
-SCALE_AND_ZERO_POINT_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_SCALE_AND_ZERO_POINT_ROWS = (
+    (
         "is the course's original code: no 0 in the range, the zero point clipped, and no "
         "floor under the scale",
-        _scale_and_zero_point_mistake(
-            include_min=False, include_max=False, floor_scale=False, clip_zero_point=True
-        ),
+        dict(include_min=False, include_max=False, floor_scale=False, clip_zero_point=True),
         _INCLUDE_ZERO + " And " + _FLOOR_SCALE,
     ),
-    Mistake(
+    (
         "does not extend the range to include 0, and has no floor under the scale",
-        _scale_and_zero_point_mistake(include_min=False, include_max=False, floor_scale=False),
+        dict(include_min=False, include_max=False, floor_scale=False),
         _INCLUDE_ZERO + " And " + _FLOOR_SCALE,
     ),
-    Mistake(
+    (
         "does not extend the range to include 0",
-        _scale_and_zero_point_mistake(include_min=False, include_max=False),
+        dict(include_min=False, include_max=False),
         _INCLUDE_ZERO,
     ),
-    Mistake(
+    (
         "does not extend the range to include 0 (it clips the zero point instead)",
-        _scale_and_zero_point_mistake(include_min=False, include_max=False, clip_zero_point=True),
+        dict(include_min=False, include_max=False, clip_zero_point=True),
         _INCLUDE_ZERO,
     ),
-    Mistake(
+    (
         "extends r_min to 0 but not r_max",
-        _scale_and_zero_point_mistake(include_max=False),
+        dict(include_max=False),
         "an all-negative tensor needs r_max = max(r_max, 0) too, or 0 falls off the grid and "
         "the zero point leaves [q_min, q_max].",
     ),
-    Mistake(
+    (
         "extends r_min to 0 but not r_max (and clips the zero point)",
-        _scale_and_zero_point_mistake(include_max=False, clip_zero_point=True),
+        dict(include_max=False, clip_zero_point=True),
         "an all-negative tensor needs r_max = max(r_max, 0) too, or 0 falls off the grid.",
     ),
-    Mistake(
+    (
         "extends r_max to 0 but not r_min",
-        _scale_and_zero_point_mistake(include_min=False),
+        dict(include_min=False),
         "an all-positive tensor needs r_min = min(r_min, 0) too, or 0 falls off the grid and "
         "the zero point leaves [q_min, q_max].",
     ),
-    Mistake(
+    (
         "extends r_max to 0 but not r_min (and clips the zero point)",
-        _scale_and_zero_point_mistake(include_min=False, clip_zero_point=True),
+        dict(include_min=False, clip_zero_point=True),
         "an all-positive tensor needs r_min = min(r_min, 0) too, or 0 falls off the grid.",
     ),
-    Mistake(
-        "does not keep the scale above a tiny floor",
-        _scale_and_zero_point_mistake(floor_scale=False),
-        _FLOOR_SCALE,
-    ),
-    Mistake(
+    ("does not keep the scale above a tiny floor", dict(floor_scale=False), _FLOOR_SCALE),
+    (
         "rounds the zero point down (q_min - int(r_min / scale), or math.floor of the zero "
         "point) instead of to the nearest whole number",
-        _scale_and_zero_point_mistake(zero_point_of=lambda q_min, r_min, s: q_min - int(r_min / s)),
+        dict(zero_point_of=lambda q_min, r_min, s: q_min - int(r_min / s)),
         _ROUND_ZERO_POINT,
     ),
-    Mistake(
+    (
         _ROUNDS_UP,
-        _scale_and_zero_point_mistake(
-            zero_point_of=lambda q_min, r_min, s: q_min - math.floor(r_min / s)
-        ),
+        dict(zero_point_of=lambda q_min, r_min, s: q_min - math.floor(r_min / s)),
         _ROUND_ZERO_POINT,
     ),
-    Mistake(  # the same mistake: // floors the exact quotient, so it can differ from the above
+    (  # the same mistake: // floors the exact quotient, so it can differ from the above
         _ROUNDS_UP,
-        _scale_and_zero_point_mistake(zero_point_of=lambda q_min, r_min, s: q_min - r_min // s),
+        dict(zero_point_of=lambda q_min, r_min, s: q_min - r_min // s),
         _ROUND_ZERO_POINT,
     ),
-    Mistake(
+    (
         "cuts the fraction off the zero point (int(q_min - r_min / scale)) instead of rounding it",
-        _scale_and_zero_point_mistake(zero_point_of=lambda q_min, r_min, s: int(q_min - r_min / s)),
+        dict(zero_point_of=lambda q_min, r_min, s: int(q_min - r_min / s)),
         _ROUND_ZERO_POINT,
     ),
-    Mistake(
+    (
         "does not round the zero point",
-        _scale_and_zero_point_mistake(zero_point_of=lambda q_min, r_min, s: q_min - r_min / s),
+        dict(zero_point_of=lambda q_min, r_min, s: q_min - r_min / s),
         "the zero point is stored as an integer and the real number 0 must land exactly on it: "
         "round it, zero_point = q_min - round(r_min / scale).",
     ),
-    Mistake(
+    (
         "adds r_min / scale to q_min instead of subtracting it",
-        _scale_and_zero_point_mistake(
-            zero_point_of=lambda q_min, r_min, s: q_min + round(r_min / s)
-        ),
+        dict(zero_point_of=lambda q_min, r_min, s: q_min + round(r_min / s)),
         "solve r_min = scale * (q_min - z) for z: z = q_min - r_min / scale (then round).",
     ),
-    Mistake(
+    (
         "uses the int8 range whatever the dtype",
-        _scale_and_zero_point_mistake(int8_range=True),
+        dict(int8_range=True),
         "take q_min and q_max from torch.iinfo(dtype): uint8 runs from 0 to 255.",
     ),
-    Mistake(
+    (
         "divides the range by 2**8 = 256 instead of by q_max - q_min = 255",
-        _scale_and_zero_point_mistake(steps=256),
+        dict(steps=256),
         "256 levels make 255 steps between q_min and q_max: divide by q_max - q_min.",
     ),
-    Mistake(
+    (
         "returns (zero_point, scale) instead of (scale, zero_point)",
         _swapped,
         "return the scale first: return scale, zero_point.",
     ),
+)
+SCALE_AND_ZERO_POINT_MISTAKES = mistakes_from_rows(
+    _SCALE_AND_ZERO_POINT_ROWS, _scale_and_zero_point_mistake
 )
 
 

@@ -21,9 +21,9 @@ from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
 from support.exercises.core import (
     CheckCase,
     CheckReport,
-    Mistake,
     _range_of,
     expect_integers,
+    mistakes_from_rows,
     run_checks,
 )
 
@@ -76,7 +76,7 @@ def _absmax(tensor: torch.Tensor) -> float:
     return tensor.abs().max().item()
 
 
-def _symmetric_mistake(
+def _symmetric_variant(
     tensor,
     dtype=torch.int8,
     *,
@@ -105,87 +105,80 @@ def _symmetric_mistake(
     return (q.to(dtype) if cast else q), scale
 
 
-SYMMETRIC_MISTAKES = (
-    Mistake(
+def _symmetric_mistake(**keywords: Any) -> Callable:
+    """A wrong answer: ``_symmetric_variant`` with ``keywords``, as a learner's function."""
+    return lambda tensor, dtype=torch.int8: _symmetric_variant(tensor, dtype, **keywords)
+
+
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_SYMMETRIC_ROWS = (
+    (
         "returns floats: it never casts to the integer dtype",
-        lambda t, dtype=torch.int8: _symmetric_mistake(t, dtype, cast=False),
+        dict(cast=False),
         "finish with .to(dtype): the quantized tensor is stored as integers.",
     ),
-    Mistake(
+    (
         "uses the largest value, max(r), instead of the largest magnitude, max|r|",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, magnitude=lambda x: x.max().item()
-        ),
+        dict(magnitude=lambda x: x.max().item()),
         "take tensor.abs().max(): the grid must reach the most negative value too. With "
         "[-10, 3, 6], max(r) = 6 and -10 saturates.",
     ),
-    Mistake(
+    (
         "divides by 127.5 = (q_max - q_min) / 2, as PyTorch's symmetric observers do",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, steps=lambda q_min, q_max, z: (q_max - q_min) / 2
-        ),
+        dict(steps=lambda q_min, q_max, z: (q_max - q_min) / 2),
         "this exercise follows the course: s = max|r| / 127 for int8, so max|r| lands exactly "
         "on q_max. PyTorch's 127.5 is a valid choice too, but a different one.",
     ),
-    Mistake(
+    (
         "divides by 128 = 2**7 instead of q_max = 127",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, steps=lambda q_min, q_max, z: q_max - z + 1
-        ),
+        dict(steps=lambda q_min, q_max, z: q_max - z + 1),
         "divide by q_max - z, the number of steps from 0 up to q_max: 127 for int8 (and "
         "uint8 with its zero point 128). With 128, max|r| lands between two levels.",
     ),
-    Mistake(
+    (
         "divides by 255 = q_max - q_min, the asymmetric number of steps",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, steps=lambda q_min, q_max, z: q_max - q_min
-        ),
+        dict(steps=lambda q_min, q_max, z: q_max - q_min),
         "the symmetric grid has its zero in the middle, so max|r| must fit into the steps "
         "from 0 to q_max: divide by q_max - z (127), not by all 255 steps. With 255 the "
         "values above max|r| / 2 saturate.",
     ),
-    Mistake(
+    (
         "uses zero point 0 and s = max|r| / 255 for uint8 (the signed formula with uint8's q_max)",
-        lambda t, dtype=torch.int8: _symmetric_mistake(t, dtype, zero_point=0),
+        dict(zero_point=0),
         "uint8 has no negative integers: with z = 0 every negative value clamps to 0. Put the "
         "zero point in the middle, z = 128, and divide by q_max - z = 127.",
     ),
-    Mistake(
+    (
         "uses the int8 formula for uint8 (zero point 0, s = max|r| / 127)",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, zero_point=0, steps=lambda q_min, q_max, z: 127
-        ),
+        dict(zero_point=0, steps=lambda q_min, q_max, z: 127),
         "uint8 has no negative integers: with z = 0 every negative value clamps to 0. Put the "
         "zero point in the middle, z = 128 (q = round(r / s) + 128).",
     ),
-    Mistake(
+    (
         "uses the midpoint zero point for uint8 but divides max|r| by 255",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, steps=lambda q_min, q_max, z: q_max
-        ),
+        dict(steps=lambda q_min, q_max, z: q_max),
         "with z = 128 only q_max - z = 127 steps lie above 0: divide by q_max - z, or the "
         "largest values saturate.",
     ),
-    Mistake(
+    (
         "does not keep the scale above a tiny floor",
-        lambda t, dtype=torch.int8: _symmetric_mistake(t, dtype, floor=False),
+        dict(floor=False),
         "an all-zero tensor has max|r| = 0, so the scale is 0 and r / s is 0 / 0 = NaN; use "
         "scale = max(scale, torch.finfo(torch.float32).eps).",
     ),
-    Mistake(
+    (
         "rounds halves up (floor(x + 0.5))",
-        lambda t, dtype=torch.int8: _symmetric_mistake(
-            t, dtype, rounding=lambda x: torch.floor(x + 0.5)
-        ),
+        dict(rounding=lambda x: torch.floor(x + 0.5)),
         "use torch.round: it sends an exact half to the even neighbour (0.5 -> 0, 2.5 -> 2).",
     ),
-    Mistake(
+    (
         "cuts off the fraction instead of rounding",
-        lambda t, dtype=torch.int8: _symmetric_mistake(t, dtype, rounding=torch.trunc),
+        dict(rounding=torch.trunc),
         "round r / s to the nearest whole step with torch.round; .to(dtype), .int() and "
         "torch.trunc drop the fraction (1.5 -> 1).",
     ),
 )
+SYMMETRIC_MISTAKES = mistakes_from_rows(_SYMMETRIC_ROWS, _symmetric_mistake)
 
 
 def check_linear_q_symmetric(function: Callable) -> CheckReport:

@@ -19,7 +19,13 @@ import torch
 from helper import dtype_name, linear_q_symmetric_per_channel
 from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
 from support.examples import varied_rows_weight
-from support.exercises.core import CheckCase, CheckReport, Mistake, expect_integers, run_checks
+from support.exercises.core import (
+    CheckCase,
+    CheckReport,
+    expect_integers,
+    mistakes_from_rows,
+    run_checks,
+)
 
 __all__ = [
     "PER_ROW_MISTAKES",
@@ -95,7 +101,7 @@ def _per_row_variant(
     return (q.to(torch.int8) if cast else q), scale
 
 
-def _mistake(**keywords: Any) -> Callable:
+def _per_row_mistake(**keywords: Any) -> Callable:
     """A wrong per-row quantizer: ``_per_row_variant`` with ``keywords``."""
     return lambda weight: _per_row_variant(weight, **keywords)
 
@@ -114,69 +120,67 @@ _BY_128_HINT = (
     "Divided by 128 it lands on 128, which int8 cannot store."
 )
 
-PER_ROW_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_PER_ROW_ROWS = (
+    (
         "takes each row's largest value instead of its largest magnitude (no abs)",
-        _mistake(magnitude=False, clamp=False),
+        dict(magnitude=False, clamp=False),
         _ABSMAX_HINT,
     ),
-    Mistake(
+    (
         "takes each row's largest value instead of its largest magnitude (no abs)",
-        _mistake(magnitude=False),
+        dict(magnitude=False),
         _ABSMAX_HINT,
     ),
-    Mistake(
+    (
         "leaves out keepdim=True, so the scales line up with the columns",
-        _mistake(keepdim=False, clamp=False),
+        dict(keepdim=False, clamp=False),
         _KEEPDIM_HINT,
     ),
-    Mistake(
+    (
         "leaves out keepdim=True, so the scales line up with the columns",
-        _mistake(keepdim=False),
+        dict(keepdim=False),
         _KEEPDIM_HINT,
     ),
-    Mistake(
+    (
         "reduces along dim 0: one scale per column instead of one per row",
-        _mistake(dim=0),
+        dict(dim=0),
         "one scale per row means taking the maximum *across the columns*: "
         "amax(dim=1, keepdim=True). amax(dim=0) runs down each column and gives one scale per "
         "column, shape (1, columns).",
     ),
-    Mistake(
+    (
         "uses one scale for the whole tensor (per tensor, not per row)",
-        _mistake(dim=None),
+        dict(dim=None),
         "take the maximum of every row separately, weight.abs().amax(dim=1, keepdim=True), "
         "not the maximum of the whole tensor.",
     ),
-    Mistake(
+    (
         "divides by 128 instead of q_max = 127 (and the 128 wraps around in int8)",
-        _mistake(q_max=128, clamp=False),
+        dict(q_max=128, clamp=False),
         _BY_128_HINT,
     ),
-    Mistake(
-        "divides by 128 instead of q_max = 127",
-        _mistake(q_max=128),
-        _BY_128_HINT,
-    ),
-    Mistake(
+    ("divides by 128 instead of q_max = 127", dict(q_max=128), _BY_128_HINT),
+    (
         "has no floor under the scale: an all-zero row gets scale 0 and 0 / 0 = NaN",
-        _mistake(floor=False),
+        dict(floor=False),
         "floor the scale at a tiny positive number, scale.clamp(min=torch.finfo(torch.float32)"
         ".eps), as helper.py and PyTorch do: an all-zero row (a pruned channel) then quantizes "
         "to zeros.",
     ),
-    Mistake(
+    (
         "cuts off the fraction instead of rounding",
-        _mistake(rounding=torch.trunc),
+        dict(rounding=torch.trunc),
         "round with torch.round before casting; .to(torch.int8) and torch.trunc drop the "
         "fraction (3.9 -> 3).",
     ),
-    Mistake(
+    (
         "returns floats: it never casts to int8",
-        _mistake(cast=False),
+        dict(cast=False),
         "finish with .to(torch.int8): the quantized tensor is stored as integers.",
     ),
 )
+PER_ROW_MISTAKES = mistakes_from_rows(_PER_ROW_ROWS, _per_row_mistake)
 
 
 def _scale_as_float32(function: Callable) -> Callable:

@@ -21,7 +21,13 @@ import torch
 from helper import fake_quantize
 from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
 from support.examples import varied_rows_weight
-from support.exercises.core import CheckCase, CheckReport, Mistake, expect_close, run_checks
+from support.exercises.core import (
+    CheckCase,
+    CheckReport,
+    expect_close,
+    mistakes_from_rows,
+    run_checks,
+)
 
 __all__ = [
     "FAKE_GROUPS_MISTAKES",
@@ -90,105 +96,104 @@ _Q_MAX_HINT = (
     "the clamp range is [-2 ** (n_bits - 1), q_max]."
 )
 
-FAKE_GROUPS_MISTAKES = (
-    *(
-        Mistake(
-            "always divides by 127: it ignores n_bits (the course's helper does the same)",
-            _fake_groups_mistake(q_max=lambda n: 127, clamp=clamp),
-            _Q_MAX_HINT + " With 127 at every bit width, a 4-bit or 2-bit weight keeps 8-bit "
-            "precision, and the accuracy you measure is not the low-bit one.",
-        )
-        for clamp in (False, True)
-    ),
-    *(
-        Mistake(
-            "takes q_max = 2 ** n_bits - 1, the largest *unsigned* n-bit number",
-            _fake_groups_mistake(q_max=lambda n: 2**n - 1, clamp=clamp),
-            _Q_MAX_HINT + " 2 ** n_bits - 1 (15 at 4 bits) is the top of an unsigned range; "
-            "symmetric signed levels reach half of that.",
-        )
-        for clamp in (False, True)
-    ),
-    Mistake(
+_ALWAYS_127 = "always divides by 127: it ignores n_bits (the course's helper does the same)"
+_ALWAYS_127_HINT = (
+    _Q_MAX_HINT + " With 127 at every bit width, a 4-bit or 2-bit weight keeps 8-bit "
+    "precision, and the accuracy you measure is not the low-bit one."
+)
+_UNSIGNED = "takes q_max = 2 ** n_bits - 1, the largest *unsigned* n-bit number"
+_UNSIGNED_HINT = (
+    _Q_MAX_HINT + " 2 ** n_bits - 1 (15 at 4 bits) is the top of an unsigned range; "
+    "symmetric signed levels reach half of that."
+)
+_NO_ABS_HINT = (
+    "the scale must also cover the most negative value: take each group's largest "
+    "*magnitude*, grouped.abs().amax(dim=-1, keepdim=True)."
+)
+_DEQUANTIZE_HINT = (
+    "fake quantization returns real values: multiply the rounded levels back by their "
+    "scale, q * scale, so the result can replace the float weight."
+)
+
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_FAKE_GROUPS_ROWS = (
+    (_ALWAYS_127, dict(q_max=lambda n: 127, clamp=False), _ALWAYS_127_HINT),
+    (_ALWAYS_127, dict(q_max=lambda n: 127, clamp=True), _ALWAYS_127_HINT),
+    (_UNSIGNED, dict(q_max=lambda n: 2**n - 1, clamp=False), _UNSIGNED_HINT),
+    (_UNSIGNED, dict(q_max=lambda n: 2**n - 1, clamp=True), _UNSIGNED_HINT),
+    (
         "takes q_max = 2 ** (n_bits - 1), one level too many (like dividing by 128 at 8 bits)",
-        _fake_groups_mistake(q_max=lambda n: 2 ** (n - 1)),
+        dict(q_max=lambda n: 2 ** (n - 1)),
         _Q_MAX_HINT,
     ),
-    Mistake(
+    (
         "takes q_max = 2 ** (n_bits - 1), one level too many, and does not clamp",
-        _fake_groups_mistake(q_max=lambda n: 2 ** (n - 1), clamp=False),
+        dict(q_max=lambda n: 2 ** (n - 1), clamp=False),
         _Q_MAX_HINT,
     ),
-    Mistake(
+    (
         "takes each group's largest value instead of its largest magnitude (no abs)",
-        _fake_groups_mistake(magnitude=False),
-        "the scale must also cover the most negative value: take each group's largest "
-        "*magnitude*, grouped.abs().amax(dim=-1, keepdim=True).",
+        dict(magnitude=False),
+        _NO_ABS_HINT,
     ),
-    Mistake(
+    (
         "takes each group's largest value instead of its largest magnitude (no abs)",
-        _fake_groups_mistake(magnitude=False, clamp=False),
-        "the scale must also cover the most negative value: take each group's largest "
-        "*magnitude*, grouped.abs().amax(dim=-1, keepdim=True).",
+        dict(magnitude=False, clamp=False),
+        _NO_ABS_HINT,
     ),
-    Mistake(
+    (
         "cuts the groups down the columns instead of along each row",
-        _fake_groups_mistake(blocks="columns"),
+        dict(blocks="columns"),
         "a group is group_size consecutive weights of one *row* (the input features of one "
         "output): weight.reshape(-1, group_size) cuts each row into groups, because a row's "
         "elements are next to each other in memory. weight.T.reshape(...) groups columns.",
     ),
-    Mistake(
+    (
         "uses one scale per row: it ignores group_size",
-        _fake_groups_mistake(blocks="rows"),
+        dict(blocks="rows"),
         "cut every row into groups of group_size first, grouped = weight.reshape(-1, "
         "group_size), and take the largest magnitude of each group (dim=-1).",
     ),
-    Mistake(
+    (
         "uses one scale for the whole tensor",
-        _fake_groups_mistake(blocks="tensor"),
+        dict(blocks="tensor"),
         "every group needs its own scale: grouped.abs().amax(dim=-1, keepdim=True) on "
         "grouped = weight.reshape(-1, group_size), not the whole tensor's maximum.",
     ),
-    Mistake(
+    (
         "leaves out keepdim=True, so the scales line up with the wrong axis",
-        _fake_groups_mistake(keepdim=False),
+        dict(keepdim=False),
         "pass keepdim=True: amax(dim=-1) has shape (groups,), and broadcasting lines that up "
         "with the *last* axis, the elements of a group. Shape (groups, 1) gives every group "
         "its own scale.",
     ),
-    Mistake(
+    (
         "has no floor under the scale: an all-zero group gets scale 0 and 0 / 0 = NaN",
-        _fake_groups_mistake(floor=False),
+        dict(floor=False),
         "floor the scale at a tiny positive number, scale.clamp(min=torch.finfo(torch.float32)"
         ".eps): a group of zeros then comes back as zeros.",
     ),
-    Mistake(
+    (
         "cuts off the fraction instead of rounding",
-        _fake_groups_mistake(rounding=torch.trunc),
+        dict(rounding=torch.trunc),
         "round to the nearest level with torch.round; torch.trunc and .to(torch.int8) drop "
         "the fraction (0.9 -> 0).",
     ),
-    Mistake(
-        "returns the integer levels: it never dequantizes",
-        _fake_groups_mistake(dequantize=False),
-        "fake quantization returns real values: multiply the rounded levels back by their "
-        "scale, q * scale, so the result can replace the float weight.",
-    ),
-    Mistake(
+    ("returns the integer levels: it never dequantizes", dict(dequantize=False), _DEQUANTIZE_HINT),
+    (
         "returns the integer levels as int8: it never dequantizes",
         lambda weight, n_bits, group_size: _fake_groups_variant(
             weight, n_bits, group_size, dequantize=False
         ).to(torch.int8),
-        "fake quantization returns real values: multiply the rounded levels back by their "
-        "scale, q * scale, so the result can replace the float weight.",
+        _DEQUANTIZE_HINT,
     ),
-    Mistake(
+    (
         "returns the groups, shape (groups, group_size), not the weight's shape",
-        _fake_groups_mistake(reshape_back=False),
+        dict(reshape_back=False),
         "finish with .reshape(weight.shape): the result must fit where the weight was.",
     ),
 )
+FAKE_GROUPS_MISTAKES = mistakes_from_rows(_FAKE_GROUPS_ROWS, _fake_groups_mistake)
 
 
 def _float64_as_float32(function: Callable) -> Callable:

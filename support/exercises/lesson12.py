@@ -16,7 +16,13 @@ from typing import Any
 import torch
 
 from helper import unpack_weights
-from support.exercises.core import CheckCase, CheckReport, Mistake, expect_integers, run_checks
+from support.exercises.core import (
+    CheckCase,
+    CheckReport,
+    expect_integers,
+    mistakes_from_rows,
+    run_checks,
+)
 
 __all__ = [
     "UNPACK2_MISTAKES",
@@ -67,73 +73,75 @@ _UNPACK2_RECIPE = (
     "two bits, then keep only those."
 )
 
-UNPACK2_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_UNPACK2_ROWS = (
+    (
         "takes the values from the highest bits first",
-        _unpack2_mistake(shifts=(6, 4, 2, 0)),
+        dict(shifts=(6, 4, 2, 0)),
         "packing puts the *first* value in the lowest bits (bits 0 and 1), so it needs no shift "
         "at all; the last one sits in bits 6 and 7. 177 = 0b10_11_00_01 unpacks to [1, 0, 3, "
         "2], read from the right. " + _UNPACK2_RECIPE,
     ),
-    Mistake(
+    (
         "masks with 2, the number of bits, instead of 0b11 = 3",
-        _unpack2_mistake(mask=2),
+        dict(mask=2),
         "the mask must have a 1 in each bit to keep: two bits means 0b11 = 2**2 - 1 = 3. "
         "2 = 0b10 keeps only the higher of the two bits.",
     ),
-    Mistake(
+    (
         "masks with 2**bits = 4 instead of 2**bits - 1 = 3",
-        _unpack2_mistake(mask=4),
+        dict(mask=4),
         "4 = 0b100 keeps one bit just *above* the value. The mask for two bits is "
         "0b11 = 2**2 - 1 = 3.",
     ),
-    Mistake(
+    (
         "masks with 15 (0b1111, four bits): the next value's bits come along",
-        _unpack2_mistake(mask=15),
+        dict(mask=15),
         "a 2-bit value needs a 2-bit mask, 0b11 = 3; 0b1111 is the mask for 4-bit values.",
     ),
-    Mistake(
+    (
         "forgets the mask: each value keeps the bits of the values above it",
-        _unpack2_mistake(mask=None),
+        dict(mask=None),
         "after the shift, the values that were above it are still there: 177 >> 2 is "
         "0b101100 = 44, not 0. Finish with & 3 (0b11) to keep only the lowest two bits. "
         "Only the last value, shifted by 6, needs no mask.",
     ),
-    Mistake(
+    (
         "shifts by the position (0, 1, 2, 3) instead of the position times 2 bits",
-        _unpack2_mistake(shifts=(0, 1, 2, 3)),
+        dict(shifts=(0, 1, 2, 3)),
         "value i starts at bit 2 * i, because each value before it takes two bits: shift by "
         "0, 2, 4 and 6.",
     ),
-    Mistake(
+    (
         "gets only the first value of each byte right, the others come out 0: it shifts "
         "left, or masks before it shifts",
-        _unpack2_mistake(mask_first=True),
+        dict(mask_first=True),
         "move the value down to the lowest two bits *first*, with a right shift, byte >> 2 * i, "
         "and mask *after*: (byte & 3) >> 2 * i and (byte << 2 * i) & 3 are 0 for every i > 0.",
     ),
-    Mistake(
+    (
         "puts all first values first, then all second values, and so on (torch.cat) instead "
         "of keeping each byte's four values together",
-        _unpack2_mistake(layout="concatenate"),
+        dict(layout="concatenate"),
         "the four values of byte 0 come first, then the four of byte 1: put the four columns "
         "side by side with torch.stack(columns, dim=-1), which gives shape (n, 4), then "
         ".reshape(-1).",
     ),
-    Mistake(
+    (
         "returns one row of four values per byte, shape (n, 4), instead of one flat tensor",
-        _unpack2_mistake(layout="columns"),
+        dict(layout="columns"),
         "finish with .reshape(-1) (or .flatten()): the result is a 1-D tensor with four values "
         "per byte, byte 0's first.",
     ),
-    Mistake(
+    (
         "returns int64 values instead of uint8",
-        _unpack2_mistake(dtype=torch.int64),
+        dict(dtype=torch.int64),
         "keep every operand uint8: shifts written as torch.tensor([0, 2, 4, 6]) are int64 and "
         "turn the result into int64 (8 bytes per value, the opposite of packing). Make them "
         "with dtype=torch.uint8, or finish with .to(torch.uint8).",
     ),
 )
+UNPACK2_MISTAKES = mistakes_from_rows(_UNPACK2_ROWS, _unpack2_mistake)
 
 
 def _unpack2_cases() -> list[CheckCase]:

@@ -23,7 +23,7 @@ import torch
 
 from helper import absmax_minmax, clipping_mse_curve, fake_quantize_clipped
 from support.examples import seeded_laplace, seeded_randn, varied_rows_weight
-from support.exercises.core import CheckCase, CheckReport, Mistake, run_checks
+from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
 
 __all__ = [
     "MSE_SEARCH_MISTAKES",
@@ -80,77 +80,79 @@ _SEARCH_Q_MAX_HINT = (
     "4, 1 at 2), and the scale of a range alpha is s = alpha / q_max."
 )
 
-MSE_SEARCH_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, what differs from the right answer, hint).
+_MSE_SEARCH_ROWS = (
+    (
         "always divides by 127: it ignores n_bits",
-        _mse_search_mistake(q_max=lambda n: 127),
+        dict(q_max=lambda n: 127),
         _SEARCH_Q_MAX_HINT + " With 127 at every bit width the search measures 8-bit errors "
         "and finds the 8-bit range.",
     ),
-    Mistake(
+    (
         "takes q_max = 2 ** n_bits - 1, the largest *unsigned* n-bit number",
-        _mse_search_mistake(q_max=lambda n: 2**n - 1),
+        dict(q_max=lambda n: 2**n - 1),
         _SEARCH_Q_MAX_HINT + " 2 ** n_bits - 1 (15 at 4 bits) is the top of an unsigned range.",
     ),
-    Mistake(
+    (
         "takes q_max = 2 ** (n_bits - 1), one level too many",
-        _mse_search_mistake(q_max=lambda n: 2 ** (n - 1)),
+        dict(q_max=lambda n: 2 ** (n - 1)),
         _SEARCH_Q_MAX_HINT,
     ),
-    Mistake(
+    (
         "measures only the rounding error (it never clamps, or compares with the clipped "
         "tensor), so the smallest range always wins",
-        _mse_search_mistake(clamp=False),
+        dict(clamp=False),
         "clamp the levels to [-q_max, q_max]: that is what clips the values beyond alpha, and "
         "compare the round trip with the *original* tensor, so the clipping error counts. "
         "Without it a smaller range only ever looks better.",
     ),
-    Mistake(
+    (
         "never rounds, so only the clipping error counts and min-max always wins",
-        _mse_search_mistake(rounding=False),
+        dict(rounding=False),
         "round to the nearest level, torch.round(tensor / s), before clamping: the rounding "
         "error is the half of the trade-off that a larger range makes worse.",
     ),
-    Mistake(
+    (
         "clamps to q_min = -2 ** (n_bits - 1) on the negative side: its grid is not symmetric",
-        _mse_search_mistake(q_low=lambda n: -(2 ** (n - 1))),
+        dict(q_low=lambda n: -(2 ** (n - 1))),
         "clamp to [-q_max, q_max]: a clipped value saturates at -alpha or alpha. The extra "
         "code -2 ** (n_bits - 1) stays unused, as with min-max (where no value reaches it).",
     ),
-    Mistake(
+    (
         "scales the ratios by the largest value instead of the largest magnitude (no abs)",
-        _mse_search_mistake(magnitude=False),
+        dict(magnitude=False),
         "the candidate ranges are ratio * tensor.abs().max(): a tensor whose largest "
         "magnitude is negative needs the abs.",
     ),
-    Mistake(
+    (
         "compares the integer levels with the real values: it never dequantizes (q * s)",
-        _mse_search_mistake(dequantize=False),
+        dict(dequantize=False),
         "dequantize before measuring: back = q * s, then the error is back - tensor.",
     ),
-    Mistake(
+    (
         "measures the mean absolute error instead of the mean squared error",
-        _mse_search_mistake(error=lambda e: e.abs().mean()),
+        dict(error=lambda e: e.abs().mean()),
         "the error to minimise is the MSE, ((back - tensor) ** 2).mean(): it weighs the "
         "large errors of clipped values more than the absolute error does.",
     ),
-    Mistake(
+    (
         "picks the range with the largest MSE instead of the smallest",
-        _mse_search_mistake(pick=lambda mse: int(mse.argmax())),
+        dict(pick=lambda mse: int(mse.argmax())),
         "keep the candidate with the *smallest* MSE (argmin, or min over (mse, range) pairs).",
     ),
-    Mistake(
+    (
         "returns the best ratio, not the clipping range",
-        _mse_search_mistake(answer="ratio"),
+        dict(answer="ratio"),
         "return the range itself, alpha = best_ratio * tensor.abs().max(), in the tensor's "
         "units: that is what r_range and quantize_clipped take.",
     ),
-    Mistake(
+    (
         "returns the smallest MSE, not the clipping range that gives it",
-        _mse_search_mistake(answer="mse"),
+        dict(answer="mse"),
         "remember which range gave the smallest MSE and return that range, not the MSE.",
     ),
 )
+MSE_SEARCH_MISTAKES = mistakes_from_rows(_MSE_SEARCH_ROWS, _mse_search_mistake)
 
 
 def _search_cases() -> list[tuple[str, tuple, str]]:
