@@ -24,9 +24,9 @@ from support.exercises.core import (
     _COURSE_WEIGHT,
     CheckCase,
     CheckReport,
-    Mistake,
     _linear,
     expect_close,
+    mistakes_from_rows,
     run_checks,
 )
 
@@ -36,120 +36,78 @@ __all__ = [
 ]
 
 
-def _w8a32_course_code(x, q_w, s_w, z_w):
-    return _linear(x, q_w.float()) * s_w + z_w
-
-
-def _w8a32_scale_after(x, q_w, s_w, z_w):
-    return _linear(x, q_w.float() - z_w) * s_w
-
-
-def _w8a32_scale_after_no_zero_point(x, q_w, s_w, z_w):
-    return _linear(x, q_w.float()) * s_w
-
-
-def _w8a32_int8_weight(x, q_w, s_w, z_w):
-    return _linear(x, q_w) * s_w
-
-
-def _w8a32_q_times_s_plus_z(x, q_w, s_w, z_w):
-    return _linear(x, q_w.float() * s_w + z_w)
-
-
-def _w8a32_s_times_q_minus_z(x, q_w, s_w, z_w):
-    return _linear(x, s_w * q_w.float() - z_w)
-
-
-def _w8a32_int8_subtraction(x, q_w, s_w, z_w):
-    return _linear(x, s_w * (q_w - z_w))
-
-
-def _w8a32_transposed(x, q_w, s_w, z_w):
-    return x @ (s_w * (q_w.float() - z_w))
-
-
-def _w8a32_no_zero_point(x, q_w, s_w, z_w):
-    return _linear(x, s_w * q_w.float())
-
-
-def _w8a32_adds_zero_point(x, q_w, s_w, z_w):
-    return _linear(x, s_w * (q_w.float() + z_w))
-
-
-def _w8a32_divides(x, q_w, s_w, z_w):
-    return _linear(x, (q_w.float() - z_w) / s_w)
-
-
 _DEQUANTIZE_FIRST = (
     "Dequantize the weight first, in float, then multiply: "
     "F.linear(input, s_w * (q_w.float() - z_w))."
 )
 
-W8A32_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, the wrong layer, hint).
+_W8A32_ROWS = (
+    (
         "passes the int8 weight straight to F.linear",
-        _w8a32_int8_weight,
+        lambda x, q_w, s_w, z_w: _linear(x, q_w) * s_w,
         "F.linear (and @) refuses to mix an int8 weight with a float input. " + _DEQUANTIZE_FIRST,
     ),
-    Mistake(
+    (
         "is the course's code: F.linear(input, q_w.float()) * s_w + z_w",
-        _w8a32_course_code,
+        lambda x, q_w, s_w, z_w: _linear(x, q_w.float()) * s_w + z_w,
         "that is right only for one per-tensor scale and z_w = 0. A per-channel scale of shape "
         "(out, 1) multiplied after F.linear broadcasts against the (batch, out) output along "
         "the wrong axis, and z_w belongs inside, subtracted from q_w. " + _DEQUANTIZE_FIRST,
     ),
-    Mistake(
+    (
         "multiplies by the scale after F.linear",
-        _w8a32_scale_after,
+        lambda x, q_w, s_w, z_w: _linear(x, q_w.float() - z_w) * s_w,
         "a per-channel scale has shape (out, 1): one value per row of the weight. After "
         "F.linear the output channels lie along the last axis, so (batch, out) * (out, 1) "
         "broadcasts to the wrong shape or fails. " + _DEQUANTIZE_FIRST,
     ),
-    Mistake(
+    (
         "multiplies by the scale after F.linear and leaves out the zero point",
-        _w8a32_scale_after_no_zero_point,
+        lambda x, q_w, s_w, z_w: _linear(x, q_w.float()) * s_w,
         "a per-channel scale of shape (out, 1) must multiply the weight's rows, before F.linear, "
         "and the zero point must be subtracted from q_w. " + _DEQUANTIZE_FIRST,
     ),
-    Mistake(
+    (
         "dequantizes as q_w * s_w + z_w",
-        _w8a32_q_times_s_plus_z,
+        lambda x, q_w, s_w, z_w: _linear(x, q_w.float() * s_w + z_w),
         "the dequantize formula is s * (q - z): the zero point is subtracted from q, in integer "
         "steps, before scaling. q * s + z only agrees when z = 0.",
     ),
-    Mistake(
+    (
         "multiplies before subtracting (s_w * q_w - z_w)",
-        _w8a32_s_times_q_minus_z,
+        lambda x, q_w, s_w, z_w: _linear(x, s_w * q_w.float() - z_w),
         "the scale multiplies the difference: s_w * (q_w.float() - z_w), with parentheses.",
     ),
-    Mistake(
+    (
         "subtracts the zero point in int8",
-        _w8a32_int8_subtraction,
+        lambda x, q_w, s_w, z_w: _linear(x, s_w * (q_w - z_w)),
         "convert first, q_w.float() - z_w: int8 arithmetic wraps around silently "
         "(127 - (-5) = 132 is stored as -124).",
     ),
-    Mistake(
+    (
         "uses the weight transposed",
-        _w8a32_transposed,
+        lambda x, q_w, s_w, z_w: x @ (s_w * (q_w.float() - z_w)),
         "the weight is (out_features, in_features): F.linear(input, w) computes input @ w.T. "
         "input @ w (without .T) mixes up the two axes.",
     ),
-    Mistake(
+    (
         "leaves out the zero point",
-        _w8a32_no_zero_point,
+        lambda x, q_w, s_w, z_w: _linear(x, s_w * q_w.float()),
         "subtract the zero point from q_w before scaling: s_w * (q_w.float() - z_w).",
     ),
-    Mistake(
+    (
         "adds the zero point",
-        _w8a32_adds_zero_point,
+        lambda x, q_w, s_w, z_w: _linear(x, s_w * (q_w.float() + z_w)),
         "subtract it: q_w = z_w must stand for the real weight 0.",
     ),
-    Mistake(
+    (
         "divides by the scale",
-        _w8a32_divides,
+        lambda x, q_w, s_w, z_w: _linear(x, (q_w.float() - z_w) / s_w),
         "multiply by the scale to dequantize: one step of q_w is worth s_w in real units.",
     ),
 )
+W8A32_MISTAKES = mistakes_from_rows(_W8A32_ROWS)
 
 
 def _w8a32_cases() -> list[CheckCase]:

@@ -21,9 +21,9 @@ from support.exercises.core import (
     _COURSE_WEIGHT,
     CheckCase,
     CheckReport,
-    Mistake,
     _linear,
     _worst,
+    mistakes_from_rows,
     run_checks,
 )
 
@@ -33,66 +33,42 @@ __all__ = [
 ]
 
 
-def _w8a16_int8_weight(weight, input, scales, bias=None):
-    output = _linear(input, weight) * scales
-    return output if bias is None else output + bias
+def _float32_product(weight, input, scales):
+    """The right product: F.linear in float32, each output times its row's scale."""
+    return _linear(input.float(), weight.float()) * scales
 
 
-def _w8a16_scales_column(weight, input, scales, bias=None):
-    output = _linear(input.float(), weight.float()) * scales[:, None]
-    if bias is not None:
-        output = output + bias.float()
-    return output.to(input.dtype)
+def _input_dtype_product(weight, input, scales):
+    """The course's product: F.linear in the input's dtype, then the scales."""
+    return _linear(input, weight.to(input.dtype)) * scales
 
 
-def _w8a16_no_bias(weight, input, scales, bias=None):
-    return (_linear(input.float(), weight.float()) * scales).to(input.dtype)
+def _w8a16_variant(
+    weight,
+    input,
+    scales,
+    bias=None,
+    *,
+    product=_float32_product,
+    add_bias="if given",
+    bias_float=True,
+    cast=True,
+):
+    """The right forward pass, or one classic mistake, depending on the keywords: ``product``
+    makes the scaled output, ``add_bias`` is ``"if given"``, ``"never"`` or ``"always"`` (even
+    ``None``), ``bias_float`` converts the bias to float32 before adding it, and ``cast``
+    returns the input's dtype."""
+    output = product(weight, input, scales)
+    if add_bias == "always" or (add_bias == "if given" and bias is not None):
+        output = output + (bias.float() if bias_float else bias)
+    return output.to(input.dtype) if cast else output
 
 
-def _w8a16_bias_always_add(weight, input, scales, bias=None):
-    return (_linear(input.float(), weight.float()) * scales + bias).to(input.dtype)
-
-
-def _w8a16_bias_always_float(weight, input, scales, bias=None):
-    return (_linear(input.float(), weight.float()) * scales + bias.float()).to(input.dtype)
-
-
-def _w8a16_divides(weight, input, scales, bias=None):
-    output = _linear(input.float(), weight.float()) / scales
-    if bias is not None:
-        output = output + bias.float()
-    return output.to(input.dtype)
-
-
-def _w8a16_scales_inputs(weight, input, scales, bias=None):
-    output = _linear(input.float(), weight.float() * scales)
-    if bias is not None:
-        output = output + bias.float()
-    return output.to(input.dtype)
-
-
-def _w8a16_not_transposed(weight, input, scales, bias=None):
-    output = (input.float() @ weight.float()) * scales
-    if bias is not None:
-        output = output + bias.float()
-    return output.to(input.dtype)
-
-
-def _w8a16_float32_result(weight, input, scales, bias=None):
-    output = _linear(input.float(), weight.float()) * scales
-    return output if bias is None else output + bias.float()
-
-
-def _w8a16_input_dtype(weight, input, scales, bias=None):
-    output = _linear(input, weight.to(input.dtype)) * scales
-    if bias is not None:
-        output = output + bias
-    return output.to(input.dtype)
-
-
-def _w8a16_course_code(weight, input, scales, bias=None):
-    output = _linear(input, weight.to(input.dtype)) * scales
-    return output if bias is None else output + bias
+def _w8a16_mistake(**keywords: Any) -> Callable:
+    """A wrong forward pass: ``_w8a16_variant`` with ``keywords``, as a learner's function."""
+    return lambda weight, input, scales, bias=None: _w8a16_variant(
+        weight, input, scales, bias, **keywords
+    )
 
 
 _W8A16_RECIPE = (
@@ -103,72 +79,72 @@ _BIAS_OPTIONAL = (
     "bias=None means the layer has no bias: add it only `if bias is not None`. " + _W8A16_RECIPE
 )
 
-W8A16_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, what differs from the right forward pass, hint).
+_W8A16_ROWS = (
+    (
         "passes the int8 weight straight to F.linear",
-        _w8a16_int8_weight,
+        dict(product=lambda w, x, s: _linear(x, w) * s, bias_float=False, cast=False),
         "F.linear (and @) refuses to mix an int8 weight with a float input: convert it with "
         "weight.float() first. " + _W8A16_RECIPE,
     ),
-    Mistake(
+    (
         "multiplies the output by scales of shape (out, 1)",
-        _w8a16_scales_column,
+        dict(product=lambda w, x, s: _linear(x.float(), w.float()) * s[:, None]),
         "after the product the output channels lie along the LAST axis of the (batch, out) "
         "output, so the scales must keep their shape (out,). A (out, 1) scale broadcasts a "
         "single token's output to (out, out), and fails for a batch. " + _W8A16_RECIPE,
     ),
-    Mistake(
+    (
         "leaves out the bias",
-        _w8a16_no_bias,
+        dict(add_bias="never"),
         "add the bias after scaling: it is a float value per output, not scaled. " + _BIAS_OPTIONAL,
     ),
-    Mistake(
-        "adds the bias even when there is none (bias=None)", _w8a16_bias_always_add, _BIAS_OPTIONAL
-    ),
-    Mistake(
+    (
         "adds the bias even when there is none (bias=None)",
-        _w8a16_bias_always_float,
+        dict(add_bias="always", bias_float=False),
         _BIAS_OPTIONAL,
     ),
-    Mistake(
+    ("adds the bias even when there is none (bias=None)", dict(add_bias="always"), _BIAS_OPTIONAL),
+    (
         "divides by the scales",
-        _w8a16_divides,
+        dict(product=lambda w, x, s: _linear(x.float(), w.float()) / s),
         "multiply: one step of the int8 weight is worth `scale` in real units, so the product "
         "of integers is `1 / scale` times too large until you multiply by the scale.",
     ),
-    Mistake(
+    (
         "multiplies the weight by the scales along its columns (the input features)",
-        _w8a16_scales_inputs,
+        dict(product=lambda w, x, s: _linear(x.float(), w.float() * s)),
         "weight * scales broadcasts the (out,) scales along the weight's last axis, its "
         "in_features: scale o multiplies column o. Each scale belongs to a ROW: either "
         "weight.float() * scales[:, None] before the product, or the output times scales after.",
     ),
-    Mistake(
+    (
         "multiplies by the weight without transposing it",
-        _w8a16_not_transposed,
+        dict(product=lambda w, x, s: (x.float() @ w.float()) * s),
         "the weight is (out_features, in_features): F.linear(input, w) computes input @ w.T. "
         "input @ w mixes up the two axes (and fails unless the weight is square).",
     ),
-    Mistake(
+    (
         "returns float32 for a bfloat16 or float16 input",
-        _w8a16_float32_result,
+        dict(cast=False),
         "a layer must hand the next layer the dtype it was given: end with `.to(input.dtype)`.",
     ),
-    Mistake(
+    (
         "multiplies in the input's dtype (weight.to(input.dtype)): in float16 the product "
         "overflows to inf",
-        _w8a16_input_dtype,
+        dict(product=_input_dtype_product, bias_float=False),
         "the integer product x @ W_int8.T is 1 / scale times larger than the output, and "
         "float16 stops at 65504: it becomes inf before the scale can shrink it. Multiply in "
         "float32 (input.float(), weight.float()), then cast the result to input.dtype.",
     ),
-    Mistake(
+    (
         "is the course's code: F.linear(input, weight.to(input.dtype)) * scales + bias",
-        _w8a16_course_code,
+        dict(product=_input_dtype_product, bias_float=False, cast=False),
         "two problems: in float16 the integer product overflows to inf before the scales "
         "shrink it, and float32 scales turn a bfloat16 result into float32. " + _W8A16_RECIPE,
     ),
 )
+W8A16_MISTAKES = mistakes_from_rows(_W8A16_ROWS, _w8a16_mistake)
 
 
 def _expect_w8a16(

@@ -20,7 +20,14 @@ from typing import Any
 import torch
 
 from helper import W8A16LinearLayer, layer_names, replace_linear_with_target
-from support.exercises.core import CheckCase, CheckReport, Mistake, _call, run_checks, same_result
+from support.exercises.core import (
+    CheckCase,
+    CheckReport,
+    _call,
+    mistakes_from_rows,
+    run_checks,
+    same_result,
+)
 
 __all__ = [
     "LAYERS_TO_REPLACE_MISTAKES",
@@ -161,14 +168,6 @@ def _layers_where(rule):
     return function
 
 
-_layers_substring = _layers_where(lambda path, ex: any(e in path for e in ex))
-_layers_prefix = _layers_where(lambda path, ex: any(path.startswith(e) for e in ex))
-_layers_full_path = _layers_where(lambda path, ex: path in ex)
-_layers_paths_and_parents = _layers_where(lambda path, ex: any(a in ex for a in _ancestors(path)))
-_layers_own_name = _layers_where(lambda path, ex: path.split(".")[-1] in ex)
-_layers_name_or_path = _layers_where(lambda path, ex: path in ex or path.split(".")[-1] in ex)
-_layers_parts = _layers_where(lambda path, ex: any(part in ex for part in path.split(".")))
-
 _SKIP_RULE = (
     "At every level, skip a child (and everything inside it) when its own name or its dotted "
     "path is in the list: `if name in module_name_to_exclude or path in "
@@ -182,77 +181,80 @@ _OWN_NAMES_HINT = (
     "has its own out_proj."
 )
 
-LAYERS_TO_REPLACE_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, the wrong function, or the rule by which it
+# leaves out a linear layer, hint).
+_LAYERS_TO_REPLACE_ROWS = (
+    (
         "returns how many layers would be replaced, not their names",
         _layers_count,
         "return the list of dotted names itself; len() of it is the count.",
     ),
-    Mistake(
+    (
         "only looks at the model's direct children: it never looks inside a child such as `block`",
         _layers_top_level,
         "a layer inside a block is a child of the block, not of the model. When a child is not "
         "an nn.Linear, call your function on it too (recursion), or walk "
         "module.named_modules(), which visits every level.",
     ),
-    Mistake(_OWN_NAMES, _layers_own_names, _OWN_NAMES_HINT),
-    Mistake(_OWN_NAMES, _layers_own_names_short_exclusion, _OWN_NAMES_HINT),
-    Mistake(
+    (_OWN_NAMES, _layers_own_names, _OWN_NAMES_HINT),
+    (_OWN_NAMES, _layers_own_names_short_exclusion, _OWN_NAMES_HINT),
+    (
         "lists every module without children (embeddings, activations, norms), not only the "
         "nn.Linear layers",
         _layers_every_leaf,
         "only nn.Linear layers are replaced: test isinstance(child, nn.Linear).",
     ),
-    Mistake(
+    (
         "ignores module_name_to_exclude",
         _layers_no_exclusion,
         "leave out the excluded layers. " + _SKIP_RULE,
     ),
-    Mistake(
+    (
         "matches the names in the list as substrings: 'classifier' also excludes "
         "'pre_classifier', and 'layers.1' also excludes 'layers.10'",
-        _layers_substring,
+        dict(rule=lambda path, ex: any(e in path for e in ex)),
         "on two strings, `a in b` tests for a substring. Compare whole names: `name in "
         "module_name_to_exclude` on the list itself tests membership. " + _SKIP_RULE,
     ),
-    Mistake(
+    (
         "matches the names in the list as prefixes of the paths (startswith): 'out_proj' never "
         "matches a nested layer, and 'layers.1' also excludes 'layers.10'",
-        _layers_prefix,
+        dict(rule=lambda path, ex: any(path.startswith(e) for e in ex)),
         "compare whole names, not the start of a string. " + _SKIP_RULE,
     ),
-    Mistake(
+    (
         "compares only each linear layer's full dotted path with the list: neither a short name "
         "such as 'out_proj' nor an excluded container such as 'block' leaves anything out",
-        _layers_full_path,
+        dict(rule=lambda path, ex: path in ex),
         _SKIP_RULE + " 'lm_head' and 'out_proj' then work at any depth, 'layers.1' picks one "
         "layer, and 'block' keeps everything inside block.",
     ),
-    Mistake(
+    (
         "compares dotted paths only: a short name such as 'out_proj' never matches a nested layer",
-        _layers_paths_and_parents,
+        dict(rule=lambda path, ex: any(a in ex for a in _ancestors(path))),
         "the replace functions compare a module's own name too, so one short name excludes it "
         "at any depth (every encoder layer's out_proj). " + _SKIP_RULE,
     ),
-    Mistake(
+    (
         "compares only each linear layer's own name: an excluded container ('block') or a "
         "dotted path ('layers.1') leaves nothing out",
-        _layers_own_name,
+        dict(rule=lambda path, ex: path.split(".")[-1] in ex),
         _SKIP_RULE + " Excluding 'block' keeps block.fc_in and block.fc_out in float.",
     ),
-    Mistake(
+    (
         "does not skip the layers inside an excluded module: excluding 'block' should keep "
         "block.fc_in and block.fc_out in float",
-        _layers_name_or_path,
+        dict(rule=lambda path, ex: path in ex or path.split(".")[-1] in ex),
         "when a child's name or path is in the list, skip it without looking inside. " + _SKIP_RULE,
     ),
-    Mistake(
+    (
         "matches short names only: a dotted path such as 'layers.1' never matches",
-        _layers_parts,
+        dict(rule=lambda path, ex: any(part in ex for part in path.split("."))),
         "the list may also hold dotted paths, to pick one module among several with the same "
         "short name. " + _SKIP_RULE,
     ),
 )
+LAYERS_TO_REPLACE_MISTAKES = mistakes_from_rows(_LAYERS_TO_REPLACE_ROWS, _layers_where)
 
 
 def _expected_layers(module, module_name_to_exclude) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from helper import W8A16LinearLayer
-from support.exercises.core import CheckCase, CheckReport, Mistake, run_checks
+from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
 
 __all__ = [
     "MODEL_SIZE_MISTAKES",
@@ -111,30 +111,6 @@ def _tensors(model: torch.nn.Module) -> list[torch.Tensor]:
     return list(model.parameters()) + list(model.buffers())
 
 
-def _size_elements(model):
-    return sum(t.numel() for t in _tensors(model))
-
-
-def _size_parameter_elements(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-def _size_parameters_only(model):
-    return sum(p.numel() * p.element_size() for p in model.parameters())
-
-
-def _size_four_bytes(model):
-    return 4 * sum(t.numel() for t in _tensors(model))
-
-
-def _size_parameters_four_bytes(model):
-    return 4 * sum(p.numel() for p in model.parameters())
-
-
-def _size_state_dict(model):
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
-
-
 def _size_every_module_recursively(model):
     return sum(
         t.numel() * t.element_size()
@@ -155,91 +131,81 @@ def _size_right(model):
     return sum(t.numel() * t.element_size() for t in _tensors(model))
 
 
-def _size_megabytes(model):
-    return _size_right(model) / 1e6
-
-
-def _size_mebibytes(model):
-    return _size_right(model) / 2**20
-
-
-def _size_bits(model):
-    return 8 * _size_right(model)
-
-
 _BYTES = (
     "Add up tensor.numel() * tensor.element_size() over list(model.parameters()) + "
     "list(model.buffers())."
 )
 
-MODEL_SIZE_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, the wrong count, hint).
+_MODEL_SIZE_ROWS = (
+    (
         "counts the parameters (numbers), not their bytes, and leaves out the buffers",
-        _size_parameter_elements,
+        lambda model: sum(p.numel() for p in model.parameters()),
         "a parameter count (22.7 M for MiniLM) is not a size: each number takes "
         "tensor.element_size() bytes, and the buffers take memory too. " + _BYTES,
     ),
-    Mistake(
+    (
         "counts numbers (elements), not bytes",
-        _size_elements,
+        lambda model: sum(t.numel() for t in _tensors(model)),
         "each element takes tensor.element_size() bytes: 4 for float32, 2 for bfloat16, 1 "
         "for int8. " + _BYTES,
     ),
-    Mistake(
+    (
         "assumes 4 bytes per number and leaves out the buffers",
-        _size_parameters_four_bytes,
+        lambda model: 4 * sum(p.numel() for p in model.parameters()),
         "4 bytes is right for float32 only, and a W8A16 layer keeps its int8 weights in "
         "buffers. " + _BYTES,
     ),
-    Mistake(
+    (
         "assumes 4 bytes for every number",
-        _size_four_bytes,
+        lambda model: 4 * sum(t.numel() for t in _tensors(model)),
         "that is float32 only: int8 takes 1 byte, float16 and bfloat16 2, int64 8. Use "
         "tensor.element_size().",
     ),
-    Mistake(
+    (
         "leaves out the buffers",
-        _size_parameters_only,
+        lambda model: sum(p.numel() * p.element_size() for p in model.parameters()),
         "a W8A16LinearLayer keeps its int8 weights, scales and bias as buffers (an int8 "
         "tensor cannot be a Parameter), so the quantized layers count as 0 bytes. Add "
         "model.buffers().",
     ),
-    Mistake(
+    (
         "adds up the state dict",
-        _size_state_dict,
+        lambda model: sum(t.numel() * t.element_size() for t in model.state_dict().values()),
         "a state dict lists a shared (tied) tensor under each of its names, and leaves out "
         "non-persistent buffers, which still take memory. Use model.parameters() and "
         "model.buffers(), which give each tensor once.",
     ),
-    Mistake(
+    (
         "counts the tensors of every module recursively, so nested tensors count several times",
         _size_every_module_recursively,
         "model.modules() includes the model itself and every submodule, and module.parameters() "
         "already descends into submodules: each tensor is counted once per module above it. "
         "Call model.parameters() and model.buffers() once, on the model.",
     ),
-    Mistake(
+    (
         "counts a tensor shared by two layers (tied weights) twice",
         _size_each_module_once,
         "the embedding and the output layer hold the same tensor: it takes memory once. "
         "model.parameters() gives it once.",
     ),
-    Mistake(
+    (
         "returns megabytes, not bytes",
-        _size_megabytes,
+        lambda model: _size_right(model) / 1e6,
         "return the number of bytes; format_bytes(n) or n / 1e6 is for printing.",
     ),
-    Mistake(
+    (
         "returns mebibytes (MiB, bytes / 2**20), not bytes",
-        _size_mebibytes,
+        lambda model: _size_right(model) / 2**20,
         "return the number of bytes; divide only when you print.",
     ),
-    Mistake(
+    (
         "counts bits, not bytes",
-        _size_bits,
+        lambda model: 8 * _size_right(model),
         "element_size() is already in bytes: do not multiply by 8.",
     ),
 )
+MODEL_SIZE_MISTAKES = mistakes_from_rows(_MODEL_SIZE_ROWS)
 
 
 def _model_size_cases() -> list[CheckCase]:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from helper import W8A16LinearLayer, dtype_name
-from support.exercises.core import CheckCase, CheckReport, Mistake, run_checks
+from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
 
 __all__ = [
     "W8A16_BYTES_MISTAKES",
@@ -119,99 +119,98 @@ _LAYER_BYTES = (
     "(dtype.itemsize bytes each), or no bias."
 )
 
-W8A16_BYTES_MISTAKES = (
-    Mistake(
+# One row per classic mistake: (description, the wrong count, or what differs from the right
+# one, hint).
+_W8A16_BYTES_ROWS = (
+    (
         "counts the int8 weights only",
         _bytes_weights_only,
         "the scales and the bias are saved too: without its scales nobody can dequantize the "
         "weights. " + _LAYER_BYTES,
     ),
-    Mistake(
+    (
         "forgets the scales",
-        _bytes_mistake(scales=0),
+        dict(scales=0),
         "one float32 scale per output row is saved with the int8 weights (4 * out_features "
         "bytes): the file is useless without them.",
     ),
-    Mistake(
+    (
         "forgets the bias",
-        _bytes_mistake(bias=0),
+        dict(bias=0),
         "the bias stays in float and is saved with the layer: out_features * dtype.itemsize "
         "bytes when bias=True.",
     ),
-    Mistake(
+    (
         "counts the scales in the layer's dtype",
-        _bytes_mistake(scales=None),
+        dict(scales=None),
         "W8A16LinearLayer keeps its scales in float32 whatever the layer's dtype (a bfloat16 "
         "scale can make a weight wrap from 127 to -128): 4 bytes per scale, also in a "
         "bfloat16 or float16 layer.",
     ),
-    Mistake(
+    (
         "counts the bias in float32 whatever the layer's dtype",
-        _bytes_mistake(bias=4),
+        dict(bias=4),
         "the bias is kept in the layer's dtype: 2 bytes per number in a bfloat16 or float16 "
         "layer. torch.float32.itemsize is 4, torch.bfloat16.itemsize is 2.",
     ),
-    Mistake(
+    (
         "counts the bias as int8",
-        _bytes_mistake(bias=1),
+        dict(bias=1),
         "only the weights are quantized; the bias stays in the layer's float dtype "
         "(dtype.itemsize bytes per number).",
     ),
-    Mistake(
+    (
         "counts a bias even when bias=False",
-        _bytes_mistake(bias_when_absent=True),
+        dict(bias_when_absent=True),
         "a layer built with bias=False has no bias tensor at all (layer.bias is None): "
         "nothing to save.",
     ),
-    Mistake(
+    (
         "counts one scale for the whole layer",
         _bytes_one_scale,
         "W8A16LinearLayer quantizes per output row: one float32 scale per row, "
         "4 * out_features bytes.",
     ),
-    Mistake(
+    (
         "counts one scale per input column",
-        _bytes_mistake(rows=False),
+        dict(rows=False),
         "the scales are per output row: their shape is (out_features,), so "
         "4 * out_features bytes, not 4 * in_features.",
     ),
-    Mistake(
+    (
         "counts the weights in the layer's float dtype, as if they were not quantized",
-        _bytes_mistake(weights=None),
+        dict(weights=None),
         "the point of the layer: its weights are int8, 1 byte each.",
     ),
-    Mistake(
+    (
         "counts the float nn.Linear that the layer replaces",
         _bytes_float_linear,
         "that is the layer before quantization. " + _LAYER_BYTES,
     ),
-    Mistake(
+    (
         "counts numbers (elements), not bytes",
         _bytes_numbers,
         "each number takes bytes according to its dtype. " + _LAYER_BYTES,
     ),
-    Mistake(
+    (
         "counts 4 bytes for every number",
         _bytes_four_each,
         "4 bytes is float32 only: the weights are int8 (1 byte), and a bfloat16 or float16 "
         "bias takes 2 bytes per number.",
     ),
-    Mistake(
-        "returns bits, not bytes",
-        _bytes_bits,
-        "an int8 number is 1 byte: do not multiply by 8.",
-    ),
-    Mistake(
+    ("returns bits, not bytes", _bytes_bits, "an int8 number is 1 byte: do not multiply by 8."),
+    (
         "returns kilobytes (bytes / 1000), not bytes",
         _bytes_kilobytes,
         "return the number of bytes; divide only when you print.",
     ),
-    Mistake(
+    (
         "returns kibibytes (bytes / 1024), not bytes",
         _bytes_kibibytes,
         "return the number of bytes; divide only when you print.",
     ),
 )
+W8A16_BYTES_MISTAKES = mistakes_from_rows(_W8A16_BYTES_ROWS, _bytes_mistake)
 
 # (in_features, out_features, bias, dtype, description, hint)
 _LAYER_BYTES_CASES = (
