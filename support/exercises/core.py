@@ -5,7 +5,8 @@ case, what is right and what is wrong (``CheckReport``). It also knows the class
 its exercise, written out as small wrong functions (``Mistake``): when the learner's function
 gives exactly what one of them gives, the report names that mistake and gives its hint,
 instead of a hint about the case that happened to catch it. ``run_checks`` does all of that;
-``expect_close`` and ``expect_integers`` are the usual checks of a result. The lesson modules
+``expect_close`` and ``expect_integers`` are the usual checks of a result, and
+``mistakes_from_rows`` turns a table of mistakes into ``Mistake`` objects. The lesson modules
 beside this one (``lesson01`` ... ``lesson13``) hold each lesson's cases, mistakes and
 ``check_*`` function.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import math
 import numbers
@@ -75,21 +77,26 @@ class Mistake:
 
 def mistakes_from_rows(
     rows: Sequence[tuple[str, Callable | dict[str, Any], str]],
-    variant: Callable[..., Callable] | None = None,
+    variant: Callable | None = None,
 ) -> tuple[Mistake, ...]:
     """The ``Mistake`` of each row ``(description, how, hint)`` of a table, in its order.
 
     ``how`` is the wrong function itself, or a dict of keywords: then the function is
-    ``variant(**how)``, the right answer with those few things done wrong.
+    ``functools.partial(variant, **how)``, where ``variant`` is the lesson's right answer with
+    keywords that change one thing or two.
 
-    >>> def add(n):
-    ...     return lambda x: x + n
+    >>> def add(x, n=1):
+    ...     return x + n
     >>> rows = [("adds 2", {"n": 2}, "add 1"), ("doubles", lambda x: 2 * x, "add 1")]
     >>> [(m.description, m.function(10)) for m in mistakes_from_rows(rows, add)]
     [('adds 2', 12), ('doubles', 20)]
     """
     return tuple(
-        Mistake(description, variant(**how) if isinstance(how, dict) else how, hint)
+        Mistake(
+            description,
+            functools.partial(variant, **how) if isinstance(how, dict) else how,
+            hint,
+        )
         for description, how, hint in rows
     )
 

@@ -62,11 +62,6 @@ def _quantize_variant(
     return q
 
 
-def _quantize_mistake(**keywords) -> Callable:
-    """A wrong quantizer: ``_quantize_variant`` with ``keywords``, as a learner's function."""
-    return lambda r, s, z, dtype=torch.int8: _quantize_variant(r, s, z, dtype, **keywords)
-
-
 _CAST_TO_DTYPE = (
     "finish with .to(dtype), the dtype your function was given: int8 for the lesson, uint8 in "
     "the checker's last case. .int() and .long() store 4 or 8 bytes per value."
@@ -86,7 +81,7 @@ _ROUND = (
 )
 
 # One row per classic mistake: (description, what differs from the right quantizer, hint).
-# Casting a value outside the dtype's range (what the no-clamp mistake does) has no defined
+# Casting a value outside the dtype's range (what the no-clamp mistakes do) has no defined
 # result, but it is the same on one machine, which is all the diagnosis needs.
 _QUANTIZE_ROWS = (
     ("returns floats: it never casts to an integer dtype", dict(cast=None), _CAST_TO_DTYPE),
@@ -135,7 +130,7 @@ _QUANTIZE_ROWS = (
         "quantize adds z (q = round(r / s) + z); dequantize subtracts it (r = s * (q - z)).",
     ),
 )
-QUANTIZE_MISTAKES = mistakes_from_rows(_QUANTIZE_ROWS, _quantize_mistake)
+QUANTIZE_MISTAKES = mistakes_from_rows(_QUANTIZE_ROWS, _quantize_variant)
 
 
 def check_quantize(function: Callable) -> CheckReport:

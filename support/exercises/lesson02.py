@@ -58,7 +58,7 @@ def _expect_scale_and_zero_point(tensor: torch.Tensor, dtype: torch.dtype):
 
 def _scale_and_zero_point(
     tensor,
-    dtype,
+    dtype=torch.int8,
     *,
     include_min=True,
     include_max=True,
@@ -83,15 +83,6 @@ def _scale_and_zero_point(
     if clip_zero_point:
         zero_point = min(max(zero_point, info.min), info.max)
     return scale, zero_point
-
-
-def _scale_and_zero_point_mistake(**mistake) -> Callable:
-    """``_scale_and_zero_point`` with one classic mistake, as a learner's function."""
-
-    def function(tensor, dtype=torch.int8):
-        return _scale_and_zero_point(tensor, dtype, **mistake)
-
-    return function
 
 
 def _swapped(tensor, dtype=torch.int8):
@@ -213,7 +204,7 @@ _SCALE_AND_ZERO_POINT_ROWS = (
     ),
 )
 SCALE_AND_ZERO_POINT_MISTAKES = mistakes_from_rows(
-    _SCALE_AND_ZERO_POINT_ROWS, _scale_and_zero_point_mistake
+    _SCALE_AND_ZERO_POINT_ROWS, _scale_and_zero_point
 )
 
 

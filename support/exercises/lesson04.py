@@ -105,11 +105,6 @@ def _symmetric_variant(
     return (q.to(dtype) if cast else q), scale
 
 
-def _symmetric_mistake(**keywords: Any) -> Callable:
-    """A wrong answer: ``_symmetric_variant`` with ``keywords``, as a learner's function."""
-    return lambda tensor, dtype=torch.int8: _symmetric_variant(tensor, dtype, **keywords)
-
-
 # One row per classic mistake: (description, what differs from the right answer, hint).
 _SYMMETRIC_ROWS = (
     (
@@ -178,7 +173,7 @@ _SYMMETRIC_ROWS = (
         "torch.trunc drop the fraction (1.5 -> 1).",
     ),
 )
-SYMMETRIC_MISTAKES = mistakes_from_rows(_SYMMETRIC_ROWS, _symmetric_mistake)
+SYMMETRIC_MISTAKES = mistakes_from_rows(_SYMMETRIC_ROWS, _symmetric_variant)
 
 
 def check_linear_q_symmetric(function: Callable) -> CheckReport:

@@ -101,11 +101,6 @@ def _per_row_variant(
     return (q.to(torch.int8) if cast else q), scale
 
 
-def _per_row_mistake(**keywords: Any) -> Callable:
-    """A wrong per-row quantizer: ``_per_row_variant`` with ``keywords``."""
-    return lambda weight: _per_row_variant(weight, **keywords)
-
-
 _ABSMAX_HINT = (
     "the scale must also cover the most negative value: take each row's largest *magnitude*, "
     "weight.abs().amax(dim=1, keepdim=True). A row such as [0.5, -2.0, 1.0] needs 2.0, not 1.0."
@@ -180,7 +175,7 @@ _PER_ROW_ROWS = (
         "finish with .to(torch.int8): the quantized tensor is stored as integers.",
     ),
 )
-PER_ROW_MISTAKES = mistakes_from_rows(_PER_ROW_ROWS, _per_row_mistake)
+PER_ROW_MISTAKES = mistakes_from_rows(_PER_ROW_ROWS, _per_row_variant)
 
 
 def _scale_as_float32(function: Callable) -> Callable:

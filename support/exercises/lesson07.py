@@ -64,13 +64,6 @@ def _w8a16_variant(
     return output.to(input.dtype) if cast else output
 
 
-def _w8a16_mistake(**keywords: Any) -> Callable:
-    """A wrong forward pass: ``_w8a16_variant`` with ``keywords``, as a learner's function."""
-    return lambda weight, input, scales, bias=None: _w8a16_variant(
-        weight, input, scales, bias, **keywords
-    )
-
-
 _W8A16_RECIPE = (
     "Multiply in float32, then scale each output by its own row's scale and add the bias: "
     "(F.linear(input.float(), weight.float()) * scales + bias).to(input.dtype)."
@@ -144,7 +137,7 @@ _W8A16_ROWS = (
         "shrink it, and float32 scales turn a bfloat16 result into float32. " + _W8A16_RECIPE,
     ),
 )
-W8A16_MISTAKES = mistakes_from_rows(_W8A16_ROWS, _w8a16_mistake)
+W8A16_MISTAKES = mistakes_from_rows(_W8A16_ROWS, _w8a16_variant)
 
 
 def _expect_w8a16(

@@ -158,14 +158,10 @@ def _layers_count(module, module_name_to_exclude):
     return len(_layers_recursive(module, module_name_to_exclude))
 
 
-def _layers_where(rule):
+def _layers_where(module, module_name_to_exclude, *, rule):
     """A learner's walk over named_modules() that keeps a linear layer unless ``rule`` says so."""
-
-    def function(module, module_name_to_exclude):
-        exclude = list(module_name_to_exclude)
-        return [path for path, _ in _linear_paths(module) if not rule(path, exclude)]
-
-    return function
+    exclude = list(module_name_to_exclude)
+    return [path for path, _ in _linear_paths(module) if not rule(path, exclude)]
 
 
 _SKIP_RULE = (

@@ -83,13 +83,6 @@ def _fake_groups_variant(
     return result.reshape(weight.shape)
 
 
-def _fake_groups_mistake(**keywords: Any) -> Callable:
-    """A wrong answer: ``_fake_groups_variant`` with ``keywords``."""
-    return lambda weight, n_bits, group_size: _fake_groups_variant(
-        weight, n_bits, group_size, **keywords
-    )
-
-
 _Q_MAX_HINT = (
     "the largest level of a signed n-bit integer is q_max = 2 ** (n_bits - 1) - 1: 127 at 8 "
     "bits, 7 at 4 bits, 1 at 2 bits. The scale is each group's largest magnitude / q_max, and "
@@ -193,7 +186,7 @@ _FAKE_GROUPS_ROWS = (
         "finish with .reshape(weight.shape): the result must fit where the weight was.",
     ),
 )
-FAKE_GROUPS_MISTAKES = mistakes_from_rows(_FAKE_GROUPS_ROWS, _fake_groups_mistake)
+FAKE_GROUPS_MISTAKES = mistakes_from_rows(_FAKE_GROUPS_ROWS, _fake_groups_variant)
 
 
 def _float64_as_float32(function: Callable) -> Callable:

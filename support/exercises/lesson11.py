@@ -60,20 +60,27 @@ def _itemsize(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def _bytes_mistake(weights=1, scales=4, bias=None, bias_when_absent=False, rows=True):
-    """A W8A16 byte count with one thing changed: ``weights`` and ``scales`` are bytes per
-    number (``None``: the layer's dtype), ``bias`` the bytes per bias number (``None``: the
-    layer's dtype, 0: left out), ``rows=False`` one scale per input column."""
-
-    def function(in_features, out_features, has_bias=True, dtype=torch.float32):
-        size = _itemsize(dtype)
-        total = in_features * out_features * (size if weights is None else weights)
-        total += (out_features if rows else in_features) * (size if scales is None else scales)
-        if has_bias or bias_when_absent:
-            total += out_features * (size if bias is None else bias)
-        return total
-
-    return function
+def _bytes_variant(
+    in_features,
+    out_features,
+    has_bias=True,
+    dtype=torch.float32,
+    *,
+    weights=1,
+    scales=4,
+    bias=None,
+    bias_when_absent=False,
+    rows=True,
+):
+    """A W8A16 byte count, right or with one thing changed: ``weights`` and ``scales`` are
+    bytes per number (``None``: the layer's dtype), ``bias`` the bytes per bias number
+    (``None``: the layer's dtype, 0: left out), ``rows=False`` one scale per input column."""
+    size = _itemsize(dtype)
+    total = in_features * out_features * (size if weights is None else weights)
+    total += (out_features if rows else in_features) * (size if scales is None else scales)
+    if has_bias or bias_when_absent:
+        total += out_features * (size if bias is None else bias)
+    return total
 
 
 def _bytes_weights_only(in_features, out_features, bias=True, dtype=torch.float32):
@@ -210,7 +217,7 @@ _W8A16_BYTES_ROWS = (
         "return the number of bytes; divide only when you print.",
     ),
 )
-W8A16_BYTES_MISTAKES = mistakes_from_rows(_W8A16_BYTES_ROWS, _bytes_mistake)
+W8A16_BYTES_MISTAKES = mistakes_from_rows(_W8A16_BYTES_ROWS, _bytes_variant)
 
 # (in_features, out_features, bias, dtype, description, hint)
 _LAYER_BYTES_CASES = (

@@ -11,7 +11,6 @@ Imports point one way: this module imports ``helper`` and ``support.exercises.co
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -61,11 +60,6 @@ def _unpack2_variant(
     else:
         result = torch.stack(columns, dim=-1).reshape(-1)
     return result.to(dtype)
-
-
-def _unpack2_mistake(**keywords: Any) -> Callable:
-    """A wrong answer: ``_unpack2_variant`` with ``keywords``."""
-    return lambda packed: _unpack2_variant(packed, **keywords)
 
 
 _UNPACK2_RECIPE = (
@@ -141,7 +135,7 @@ _UNPACK2_ROWS = (
         "with dtype=torch.uint8, or finish with .to(torch.uint8).",
     ),
 )
-UNPACK2_MISTAKES = mistakes_from_rows(_UNPACK2_ROWS, _unpack2_mistake)
+UNPACK2_MISTAKES = mistakes_from_rows(_UNPACK2_ROWS, _unpack2_variant)
 
 
 def _unpack2_cases() -> list[CheckCase]:

@@ -70,11 +70,6 @@ def _mse_search_variant(
     return float(ratios[best] * peak)
 
 
-def _mse_search_mistake(**keywords: Any) -> Callable:
-    """A wrong answer: ``_mse_search_variant`` with ``keywords``."""
-    return lambda tensor, n_bits, ratios: _mse_search_variant(tensor, n_bits, ratios, **keywords)
-
-
 _SEARCH_Q_MAX_HINT = (
     "the symmetric grid's largest level is q_max = 2 ** (n_bits - 1) - 1 (127 at 8 bits, 7 at "
     "4, 1 at 2), and the scale of a range alpha is s = alpha / q_max."
@@ -152,7 +147,7 @@ _MSE_SEARCH_ROWS = (
         "remember which range gave the smallest MSE and return that range, not the MSE.",
     ),
 )
-MSE_SEARCH_MISTAKES = mistakes_from_rows(_MSE_SEARCH_ROWS, _mse_search_mistake)
+MSE_SEARCH_MISTAKES = mistakes_from_rows(_MSE_SEARCH_ROWS, _mse_search_variant)
 
 
 def _search_cases() -> list[tuple[str, tuple, str]]:
