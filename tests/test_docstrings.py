@@ -1,12 +1,20 @@
 """The tiny examples in the modules' docstrings are real: run them as doctests."""
 
 import doctest
+import importlib
 import inspect
+import pkgutil
 
 import pytest
 
 import helper
 from support import examples, exercises, explorer, models
+
+# support.exercises is a package: its __init__ (the re-exports) and each of its modules.
+EXERCISES = [exercises] + [
+    importlib.import_module(f"{exercises.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(exercises.__path__)
+]
 
 
 def test_helper_docstring_examples_run_and_print_what_they_claim():
@@ -16,14 +24,14 @@ def test_helper_docstring_examples_run_and_print_what_they_claim():
     assert result.failed == 0
 
 
-@pytest.mark.parametrize("module", [examples, exercises, explorer], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [examples, *EXERCISES, explorer], ids=lambda m: m.__name__)
 def test_other_modules_docstring_examples(module):
     """The examples in the modules beside helper.py run too (where they have any)."""
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 
 
-MODULES = [helper, examples, exercises, explorer, models]
+MODULES = [helper, examples, *EXERCISES, explorer, models]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
@@ -44,7 +52,7 @@ def test_every_public_function_and_class_has_a_docstring(module):
     assert missing == []
 
 
-@pytest.mark.parametrize("module", [helper, exercises], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [helper, *EXERCISES], ids=lambda m: m.__name__)
 def test_all_lists_every_public_name_defined_in_the_module(module):
     """``__all__`` is the contents list: every public function, class and constant is in it."""
     defined = {

@@ -1,0 +1,80 @@
+"""Exercise checkers: the instant feedback under each lesson's "Try it" cell.
+
+A checker runs the learner's function on reference cases and reports, case by case, what is
+right and what is wrong. Each checker also knows the classic mistakes of its exercise, written
+out as small wrong functions (``Mistake``): when the learner's function gives exactly what one
+of them gives, the report names that mistake and gives its hint, instead of a hint about the
+case that happened to catch it.
+
+You use these from the notebooks (``from support.exercises import check_dequantization``); you
+need not read them to follow the course. The quantization itself lives in ``helper.py``.
+``core`` holds the mechanism, and each lesson with an exercise has its own module
+(``lesson01``, ``lesson02``, ``lesson04`` ... ``lesson13``) with its cases, mistakes and
+``check_*`` function. This file only gathers their public names.
+
+Imports point one way: the modules here import ``helper``, ``support.examples`` and
+``support.exercises.core``; ``helper`` never imports them.
+"""
+
+from support.exercises.core import (
+    CheckCase,
+    CheckReport,
+    Mistake,
+    expect_close,
+    expect_integers,
+    run_checks,
+    same_result,
+)
+from support.exercises.lesson01 import (
+    DEQUANTIZE_MISTAKES,
+    QUANTIZE_MISTAKES,
+    check_dequantization,
+    check_quantize,
+)
+from support.exercises.lesson02 import SCALE_AND_ZERO_POINT_MISTAKES, check_scale_and_zero_point
+from support.exercises.lesson04 import SYMMETRIC_MISTAKES, check_linear_q_symmetric
+from support.exercises.lesson05 import PER_ROW_MISTAKES, check_per_row_quantization
+from support.exercises.lesson06 import W8A32_MISTAKES, check_w8a32
+from support.exercises.lesson07 import W8A16_MISTAKES, check_w8_a16_forward
+from support.exercises.lesson08 import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
+from support.exercises.lesson09 import MODEL_SIZE_MISTAKES, check_model_size
+from support.exercises.lesson10 import FAKE_GROUPS_MISTAKES, check_fake_quantize_per_group
+from support.exercises.lesson11 import W8A16_BYTES_MISTAKES, check_w8a16_bytes
+from support.exercises.lesson12 import UNPACK2_MISTAKES, check_unpack_2bit
+from support.exercises.lesson13 import MSE_SEARCH_MISTAKES, check_mse_search
+
+__all__ = [
+    "CheckCase",
+    "Mistake",
+    "CheckReport",
+    "same_result",
+    "run_checks",
+    "expect_close",
+    "expect_integers",
+    "QUANTIZE_MISTAKES",
+    "check_quantize",
+    "DEQUANTIZE_MISTAKES",
+    "check_dequantization",
+    "SCALE_AND_ZERO_POINT_MISTAKES",
+    "check_scale_and_zero_point",
+    "SYMMETRIC_MISTAKES",
+    "check_linear_q_symmetric",
+    "PER_ROW_MISTAKES",
+    "check_per_row_quantization",
+    "W8A32_MISTAKES",
+    "check_w8a32",
+    "W8A16_MISTAKES",
+    "check_w8_a16_forward",
+    "LAYERS_TO_REPLACE_MISTAKES",
+    "check_layers_to_replace",
+    "MODEL_SIZE_MISTAKES",
+    "check_model_size",
+    "FAKE_GROUPS_MISTAKES",
+    "check_fake_quantize_per_group",
+    "W8A16_BYTES_MISTAKES",
+    "check_w8a16_bytes",
+    "UNPACK2_MISTAKES",
+    "check_unpack_2bit",
+    "MSE_SEARCH_MISTAKES",
+    "check_mse_search",
+]
