@@ -1,13 +1,7 @@
-"""The argument checks of ``helper.py``, with messages that say what was wrong and what to pass.
+"""Checks of numbers, dtypes, tensors, scales, zero points and block sizes (helper.py,
+sections 1 to 9).
 
-Every public function of helper checks its arguments once, at the door, with one of these, and
-then works with the checked values: a tensor is checked once, not again at every level below.
-Each check returns the value in the form helper computes with (a float tensor, a Python int,
-a tuple of ints) or raises a ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind,
-wrong value) that names the argument.
-
-Import direction: this module imports torch and ``support.constants``; ``helper`` imports it,
-and it never imports ``helper``.
+Import direction: imports torch and ``support.constants``; never ``helper``.
 """
 
 from __future__ import annotations
@@ -18,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
 
-from support.constants import CLIPPING_GRIDS, PACK_BITS, SUPPORTED_DTYPES, dtype_name
+from support.constants import SUPPORTED_DTYPES, dtype_name
 
 # -- numbers -----------------------------------------------------------------------------------
 
@@ -68,6 +61,12 @@ def bit_width(n_bits: Any, dtype: torch.dtype) -> int | None:
             f"(or n_bits=None for the full {width}-bit range)."
         )
     return int(n_bits)
+
+
+def dtype_and_bits(dtype: Any, n_bits: Any) -> tuple[torch.dtype, int | None]:
+    """The arguments of ``get_q_range``: a supported integer dtype and a bit width that fits."""
+    dtype = int_dtype(dtype)
+    return dtype, bit_width(n_bits, dtype)
 
 
 def float_dtype(dtype: Any, what: str = "dtype is the layer's float dtype") -> torch.dtype:
@@ -277,6 +276,20 @@ def zero_point(
     return zero_point
 
 
+def quantize_args(tensor: Any, scale_: Any, zero_point_: Any, q_min: int, q_max: int) -> tuple:
+    """The arguments of ``linear_q_with_scale_and_zero_point``: a finite real tensor, a scale
+    in its precision and a storable zero point, each fitting the tensor."""
+    r = finite_tensor(tensor)
+    return r, scale(scale_, r.shape, r.dtype), zero_point(zero_point_, r.shape, q_min, q_max)
+
+
+def dequantize_args(quantized_tensor: Any, scale_: Any, zero_point_: Any) -> tuple:
+    """The arguments of ``linear_dequantization``: an integer tensor, a float32 scale and a
+    whole zero point, each fitting it."""
+    q = quantized(quantized_tensor)
+    return q, scale(scale_, q.shape, torch.float32), zero_point(zero_point_, q.shape)
+
+
 def computed_scale(scale: torch.Tensor) -> None:
     """A scale computed from a range is finite, unless ``r_max - r_min`` overflowed."""
     if bool(torch.isinf(scale).any()):  # r_max - r_min overflowed (beyond +-8.9e307)
@@ -363,9 +376,10 @@ def block_param(
     return param.detach().reshape(param_shape)
 
 
-def r_range(r_range: Any, n_blocks: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def r_range(r_range: Any, blocks: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """A given range per block: a pair ``(r_min, r_max)``, or a tensor ``absmax`` meaning
-    ``[-absmax, absmax]``; returned as two float64 tensors of shape ``n_blocks``."""
+    ``[-absmax, absmax]``; returned as two float64 tensors of shape ``blocks.n_blocks``."""
+    n_blocks = blocks.n_blocks
     if isinstance(r_range, torch.Tensor):
         r_min, r_max = -r_range.abs(), r_range.abs()
     elif isinstance(r_range, tuple | list) and len(r_range) == 2:
@@ -382,6 +396,26 @@ def r_range(r_range: Any, n_blocks: tuple[int, ...]) -> tuple[torch.Tensor, torc
     if bool((r_min > r_max).any()):
         raise ValueError("r_range has a block whose r_min is larger than its r_max.")
     return r_min, r_max
+
+
+def block_params(
+    scale_: Any,
+    zero_point_: Any,
+    blocks: Any,
+    precision: torch.dtype,
+    q_min: int | None = None,
+    q_max: int | None = None,
+) -> tuple[float | torch.Tensor, int | torch.Tensor]:
+    """A scale and zero point per block (shape ``n_blocks``, or one number each), checked and
+    shaped to broadcast against the blocked view: the scale in ``precision``, the zero point
+    within ``[q_min, q_max]`` when those are given."""
+    view_shape = torch.Size(blocks.view_shape)
+    checked_scale = block_param(scale_, blocks.param_shape, blocks.n_blocks, "scale")
+    checked_zero = block_param(zero_point_, blocks.param_shape, blocks.n_blocks, "zero_point")
+    return (
+        scale(checked_scale, view_shape, precision),
+        zero_point(checked_zero, view_shape, q_min, q_max),
+    )
 
 
 def per_group_scale(scale: Any, n_groups: int, group_size: int) -> torch.Tensor:
@@ -409,382 +443,9 @@ def bits_per_weight_args(n_bits: Any, scale_bits: Any, zero_point_bits: Any, sha
     return shape
 
 
-# -- layers ------------------------------------------------------------------------------------
-
-
-def linear_input(input: Any, in_features: int) -> torch.Tensor:
-    """A float tensor whose last dimension is ``in_features``."""
-    if not isinstance(input, torch.Tensor) or not input.is_floating_point():
-        kind = dtype_name(input.dtype) if isinstance(input, torch.Tensor) else type(input).__name__
-        raise TypeError(f"input must be a float tensor, got {kind}.")
-    if input.dim() == 0 or input.shape[-1] != in_features:
-        raise ValueError(
-            f"input of shape {tuple(input.shape)} does not fit a weight with {in_features} "
-            f"input features: its last dimension must be {in_features}."
-        )
-    return input
-
-
-def weight_2d(q: torch.Tensor, name: str = "q_w") -> torch.Tensor:
-    """A checked integer weight of shape (out_features, in_features)."""
-    if q.dim() != 2:
-        raise ValueError(
-            f"{name} must be a 2-D (out_features, in_features) weight, got shape {tuple(q.shape)}."
-        )
-    return q
-
-
-def linear_pair(qx: torch.Tensor, qw: torch.Tensor) -> None:
-    """``q_x`` (batch, in_features) and ``q_w`` (out_features, in_features) fit each other."""
-    if qx.dim() != 2 or qw.dim() != 2 or qx.shape[1] != qw.shape[1]:
-        raise ValueError(
-            f"q_x (batch, in_features) and q_w (out_features, in_features) must share "
-            f"in_features; got shapes {tuple(qx.shape)} and {tuple(qw.shape)}."
-        )
-
-
-def int8_weight(weight: Any) -> torch.Tensor:
-    """An int8 (out_features, in_features) weight."""
-    q = quantized(weight, "weight")
-    if q.dtype != torch.int8 or q.dim() != 2:
-        raise TypeError(
-            f"weight must be an int8 (out_features, in_features) tensor, got "
-            f"{dtype_name(q.dtype)} of shape {tuple(q.shape)}."
-        )
-    return q
-
-
-def row_scales(scales: Any, out_features: int) -> torch.Tensor:
-    """A float tensor of shape ``(out_features,)``: one scale per output row."""
-    if not isinstance(scales, torch.Tensor) or not scales.is_floating_point():
-        raise TypeError("scales must be a float tensor with one scale per output row.")
-    if tuple(scales.shape) != (out_features,):
-        raise ValueError(
-            f"scales must have shape ({out_features},), one per output row, got "
-            f"{tuple(scales.shape)}; an (out, 1) scale would broadcast the output to the wrong "
-            "shape: use scales.reshape(-1)."
-        )
-    return scales
-
-
-def bias(bias: Any, out_features: int) -> torch.Tensor | None:
-    """``None``, or a float tensor of shape ``(out,)`` or ``(1, out)``."""
-    if bias is None:
-        return None
-    if not isinstance(bias, torch.Tensor) or not bias.is_floating_point():
-        raise TypeError("bias must be a float tensor of shape (out,) or (1, out), or None.")
-    if tuple(bias.shape) not in ((out_features,), (1, out_features)):
-        raise ValueError(
-            f"bias must have shape ({out_features},) or (1, {out_features}), got "
-            f"{tuple(bias.shape)}."
-        )
-    return bias
-
-
-def layer_weights(weights: Any, out_features: int, in_features: int) -> torch.Tensor:
-    """Float weights of shape (out_features, in_features) for a layer's ``quantize``."""
-    w = real_tensor(weights, "weights")
-    if tuple(w.shape) != (out_features, in_features):
-        raise ValueError(
-            f"weights of shape {tuple(w.shape)} do not fit this layer: expected "
-            f"({out_features}, {in_features}) = (out_features, in_features)."
-        )
-    return w
-
-
-def packed_layer_bits(n_bits: Any) -> int:
-    """A packed layer's bit width: 2, 4 or 8."""
-    if isinstance(n_bits, bool) or n_bits not in (2, 4, 8):
-        raise ValueError(
-            f"n_bits must be 2, 4 or 8 (a width that fills a byte and has signed levels "
-            f"besides 0), got {n_bits!r}."
-        )
-    return int(n_bits)
-
-
-def module(module: Any, name: str = "module") -> nn.Module:
-    """An ``nn.Module``."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(module).__name__}.")
-    return module
-
-
-def names(names: Any, name: str = "module_name_to_exclude") -> tuple[str, ...]:
-    """A list of names (never a single string, whose letters would be taken as names)."""
-    if isinstance(names, str):
-        raise TypeError(f"{name} must be a list of names, e.g. [{names!r}].")
-    return tuple(names)
-
-
-def replace_args(module_: Any, target_class: Any, names_: Any) -> tuple[str, ...]:
-    """The arguments of the replace functions, with messages that say what to pass."""
-    module(module_)
-    if not (isinstance(target_class, type) and issubclass(target_class, nn.Module)):
-        raise TypeError(
-            "target_class must be an nn.Module class such as W8A16LinearLayer, got "
-            f"{target_class!r}."
-        )
-    return names(names_)
-
-
-def layer_classes(layer_class: Any) -> tuple[type, ...]:
-    """A class or a tuple of classes, as a tuple."""
-    classes = layer_class if isinstance(layer_class, tuple) else (layer_class,)
-    if not classes or not all(isinstance(c, type) for c in classes):
-        raise TypeError(
-            f"layer_class must be a class such as nn.Linear (or a tuple of classes), got "
-            f"{layer_class!r}."
-        )
-    return classes
-
-
-def chosen_layers(layers: Any, linears: list[str]) -> list[str]:
-    """``layers`` (``None``: all of ``linears``) as a list of names that are all linear layers."""
-    if layers is None:
-        return linears
-    chosen = list(names(layers, "layers"))
-    unknown = [name for name in chosen if name not in linears]
-    if unknown:
-        raise ValueError(
-            f"no nn.Linear named {', '.join(map(repr, unknown))} in this model; its linear "
-            f"layers are {', '.join(map(repr, linears))}."
-        )
-    return chosen
-
-
-# -- packing -----------------------------------------------------------------------------------
-
-
-def pack_bits(bits: Any) -> int:
-    """``bits`` as an int if it is one of ``PACK_BITS``, else a ``TypeError`` or ``ValueError``."""
-    if not is_whole(bits):
-        raise TypeError(f"bits must be a whole number, 1, 2, 4 or 8; got {bits!r}.")
-    if int(bits) not in PACK_BITS:
-        raise ValueError(
-            f"bits={bits} is not a width that divides 8, so some values would straddle two "
-            "bytes: use 1, 2, 4 or 8 (a 3-bit value can be stored in 4 bits)."
-        )
-    return int(bits)
-
-
-def uint8(tensor: Any, name: str, packing: bool) -> torch.Tensor:
-    """A uint8 tensor with at least one dimension; the ``TypeError`` says what to pass instead."""
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of dtype uint8, got {type(tensor).__name__}."
-        )
-    if tensor.dtype != torch.uint8:
-        got = dtype_name(tensor.dtype)
-        if not packing:
-            advice = "pass the uint8 tensor that pack_weights returned."
-        elif tensor.is_floating_point():
-            advice = (
-                "quantize it first (for example quantize_blockwise with n_bits), then store the "
-                "levels in offset binary with to_offset_binary(q, bits)."
-            )
-        elif tensor.dtype in (torch.int8, torch.int16, torch.int32, torch.int64):
-            advice = (
-                "signed values do not pack as they are (a negative number has all its high "
-                "bits set): store them in offset binary first, to_offset_binary(q, bits), "
-                "which gives q - q_min as uint8."
-            )
-        else:
-            advice = "convert it with .to(torch.uint8) once you have checked the values fit."
-        raise TypeError(f"{name} has dtype {got}, but packing works on uint8 values: {advice}")
-    if tensor.dim() == 0:
-        raise ValueError(
-            f"{name} is a 0-dim tensor; packing runs along the last dimension: use "
-            f"{name}.reshape(1)."
-        )
-    return tensor.detach()
-
-
-def values_fit(values: torch.Tensor, bits: int) -> None:
-    """Every uint8 value fits in ``bits`` bits."""
-    if bits < 8 and values.numel() and int(values.amax()) >= 2**bits:
-        raise ValueError(
-            f"uint8tensor holds {int(values.amax())}, which does not fit in {bits} bits (0 to "
-            f"{2**bits - 1}): quantize with n_bits={bits}, or pack with more bits."
-        )
-
-
-def unpacked_shape(shape: Any, packed_shape: torch.Size, bits: int) -> tuple[int, ...]:
-    """``shape`` as a tuple if a tensor of that shape packs into ``packed_shape``."""
-    if isinstance(shape, torch.Size | tuple | list) and all(is_whole(n) for n in shape):
-        shape = tuple(int(n) for n in shape)
-    else:
-        raise TypeError(f"shape must be a tuple of whole numbers such as (4, 6), got {shape!r}.")
-    per_byte = 8 // bits
-    ok = (
-        len(shape) == len(packed_shape)
-        and shape[:-1] == tuple(packed_shape[:-1])
-        and shape[-1] >= 0
-        and -(-shape[-1] // per_byte) == packed_shape[-1]
-    )
-    if not ok:
-        raise ValueError(
-            f"shape {shape} does not fit the packed tensor of shape {tuple(packed_shape)}: "
-            "pass the shape of the tensor before packing (the same leading dimensions, and a "
-            f"last dimension that {bits}-bit values fill into {packed_shape[-1]} bytes)."
-        )
-    return shape
-
-
-def offset_bits(bits: Any) -> int:
-    """A bit width from 1 to 8 for offset binary."""
-    if not is_whole(bits):
-        raise TypeError(f"bits must be a whole number from 1 to 8, got {bits!r}.")
-    if not 1 <= bits <= 8:
-        raise ValueError(f"bits={bits} is not a width from 1 to 8.")
-    return int(bits)
-
-
-def signed_levels(q: torch.Tensor, bits: int) -> None:
-    """Every level of ``q`` lies in the signed ``bits``-bit range."""
-    q_min, q_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    low, high = (int(v) for v in torch.aminmax(q.to(torch.int64)))
-    if low < q_min or high > q_max:
-        raise ValueError(
-            f"quantized_tensor holds {low if low < q_min else high}, outside the signed "
-            f"{bits}-bit range [{q_min}, {q_max}]: quantize with n_bits={bits} first."
-        )
-
-
-def offset_binary(uint8tensor: Any, bits: int) -> torch.Tensor:
-    """A uint8 tensor of ``bits``-bit offset-binary values."""
-    if not isinstance(uint8tensor, torch.Tensor) or uint8tensor.dtype != torch.uint8:
-        got = (
-            dtype_name(uint8tensor.dtype)
-            if isinstance(uint8tensor, torch.Tensor)
-            else type(uint8tensor).__name__
-        )
-        raise TypeError(f"uint8tensor must be a uint8 tensor (offset binary), got {got}.")
-    if uint8tensor.numel() and int(uint8tensor.amax()) >= 2**bits:
-        raise ValueError(
-            f"uint8tensor holds {int(uint8tensor.amax())}, which is not a {bits}-bit offset-"
-            f"binary value (0 to {2**bits - 1})."
-        )
-    return uint8tensor.detach()
-
-
-def weight_shape(shape: Any) -> tuple[int, int]:
-    """An ``(out_features, in_features)`` shape of positive sizes."""
-    shape = tuple(int(n) for n in shape)
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (out_features, in_features), got {shape}.")
-    return shape
-
-
-# -- choosing the range ------------------------------------------------------------------------
-
-
-def percentile(percentile: Any) -> float:
-    """``percentile`` as a float in (0, 100], else a ``TypeError`` or ``ValueError``."""
-    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
-        raise TypeError(f"percentile must be a number such as 99.9, got {percentile!r}.")
-    percentile = float(percentile)
-    if not 0.0 < percentile <= 100.0:
-        raise ValueError(
-            f"percentile must be in (0, 100], got {percentile}: 100 is min-max (nothing is "
-            "clipped), 99.9 clips the largest 0.1% of the magnitudes in every block."
-        )
-    return percentile
-
-
-def grid(grid: Any) -> str:
-    """One of ``CLIPPING_GRIDS``."""
-    if grid not in CLIPPING_GRIDS:
-        raise ValueError(f"unknown grid {grid!r}: use {' or '.join(map(repr, CLIPPING_GRIDS))}.")
-    return grid
-
-
-def absmax(absmax: Any, n_blocks: tuple[int, ...]) -> torch.Tensor:
-    """``absmax`` as a float64 tensor of shape ``n_blocks``; a number is shared by all."""
-    if isinstance(absmax, bool) or not isinstance(absmax, numbers.Real | torch.Tensor):
-        raise TypeError(f"absmax must be a number or a tensor, got {type(absmax).__name__}.")
-    values = torch.as_tensor(absmax, dtype=torch.float64)
-    try:
-        values = values.broadcast_to(n_blocks)
-    except RuntimeError:
-        raise ValueError(
-            f"absmax has shape {tuple(values.shape)}: pass one value per block, shape "
-            f"{n_blocks} (what absmax_minmax returns), or a single number."
-        ) from None
-    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
-        raise ValueError("every absmax must be a finite number >= 0.")
-    return values
-
-
-def ratios(ratios: Any) -> torch.Tensor:
-    """A non-empty 1-D float64 tensor of positive, finite ratios."""
-    ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten()
-    if ratios.numel() == 0 or not bool(((ratios > 0) & torch.isfinite(ratios)).all()):
-        raise ValueError("ratios must be a non-empty sequence of positive, finite numbers.")
-    return ratios
-
-
-def range_method(method: Any, methods: tuple[str, ...]) -> ValueError:
-    """The error for a method that is not one of ``methods``."""
-    return ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, methods))}.")
-
-
-# -- plots -------------------------------------------------------------------------------------
-
-
-def bins(bins: Any) -> int:
-    """A number of histogram bins, a whole number >= 1."""
-    return whole_number(bins, "bins", 1)
-
-
-def error_max(error_max: Any) -> float | None:
-    """``None`` or a positive, finite number."""
-    if error_max is not None and not (math.isfinite(error_max) and error_max > 0):
-        raise ValueError(f"error_max must be a positive number, got {error_max!r}.")
-    return error_max
-
-
-def same_shapes(*tensors: torch.Tensor) -> None:
-    """The tensors of ``plot_quantization_errors`` share one shape."""
-    if len({tuple(t.shape) for t in tensors}) != 1:
-        shapes = ", ".join(str(tuple(t.shape)) for t in tensors[:-1])
-        raise ValueError(
-            f"the three tensors must have one shape, got {shapes} and {tuple(tensors[-1].shape)}."
-        )
-
-
-def tradeoff_points(points: Sequence) -> None:
-    """At least one point, each with a positive, finite MSE (a log axis)."""
-    if not points:
-        raise ValueError("points is empty: pass at least one TradeoffPoint to plot.")
-    for point in points:
-        if not (math.isfinite(point.mse) and point.mse > 0):
-            raise ValueError(
-                f"the MSE of {point.label!r} is {point.mse!r}: a log axis needs a positive, "
-                "finite error."
-            )
-
-
-def output_sqnr_args(y: torch.Tensor, outputs: Any) -> None:
-    """A 2-D reference and a non-empty dict of outputs."""
-    if y.dim() != 2:
-        raise ValueError(f"reference must be 2-D (tokens, out_features), got {tuple(y.shape)}.")
-    if not isinstance(outputs, dict) or not outputs:
-        raise TypeError("outputs must be a non-empty dict {label: output tensor}.")
-
-
-def accuracy_counts(correct: Any, n_test: Any) -> None:
-    """``{label: {n_bits: count}}`` with every count in ``0..n_test``."""
-    if not isinstance(correct, dict) or not correct:
-        raise TypeError("correct must be a non-empty dict {label: {n_bits: correct count}}.")
-    if not is_whole(n_test) or n_test < 1:
-        raise ValueError(f"n_test must be a whole number >= 1, got {n_test!r}.")
-    for label, counts in correct.items():
-        for b, count in counts.items():
-            if not 0 <= count <= n_test:
-                raise ValueError(f"{label!r} at {b} bits: {count} is not in 0..{n_test}.")
-
-
-def ranges_dict(ranges: Any) -> None:
-    """A non-empty dict ``{label: alpha}``."""
-    if not isinstance(ranges, dict) or not ranges:
-        raise TypeError("ranges must be a non-empty dict {label: alpha}.")
+# The checks this module offers (``from support.checks import *`` in the package).
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if not name.startswith("_") and getattr(value, "__module__", None) == __name__
+]

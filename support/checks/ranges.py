@@ -1,0 +1,175 @@
+"""Checks of clipping ranges and of the plot functions' arguments (helper.py, section 13
+and the ``plot_*`` functions).
+
+Import direction: imports torch, ``support.constants`` and ``support.checks.values``; never
+``helper``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from support.checks.values import (
+    finite_min_max,
+    is_whole,
+    quantized,
+    real_tensor,
+    whole_number,
+)
+from support.constants import CLIPPING_GRIDS
+
+# -- choosing the range ------------------------------------------------------------------------
+
+
+def percentile(percentile: Any) -> float:
+    """``percentile`` as a float in (0, 100], else a ``TypeError`` or ``ValueError``."""
+    if isinstance(percentile, bool) or not isinstance(percentile, numbers.Real):
+        raise TypeError(f"percentile must be a number such as 99.9, got {percentile!r}.")
+    percentile = float(percentile)
+    if not 0.0 < percentile <= 100.0:
+        raise ValueError(
+            f"percentile must be in (0, 100], got {percentile}: 100 is min-max (nothing is "
+            "clipped), 99.9 clips the largest 0.1% of the magnitudes in every block."
+        )
+    return percentile
+
+
+def grid(grid: Any) -> str:
+    """One of ``CLIPPING_GRIDS``."""
+    if grid not in CLIPPING_GRIDS:
+        raise ValueError(f"unknown grid {grid!r}: use {' or '.join(map(repr, CLIPPING_GRIDS))}.")
+    return grid
+
+
+def absmax(absmax: Any, n_blocks: tuple[int, ...]) -> torch.Tensor:
+    """``absmax`` as a float64 tensor of shape ``n_blocks``; a number is shared by all."""
+    if isinstance(absmax, bool) or not isinstance(absmax, numbers.Real | torch.Tensor):
+        raise TypeError(f"absmax must be a number or a tensor, got {type(absmax).__name__}.")
+    values = torch.as_tensor(absmax, dtype=torch.float64)
+    try:
+        values = values.broadcast_to(n_blocks)
+    except RuntimeError:
+        raise ValueError(
+            f"absmax has shape {tuple(values.shape)}: pass one value per block, shape "
+            f"{n_blocks} (what absmax_minmax returns), or a single number."
+        ) from None
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError("every absmax must be a finite number >= 0.")
+    return values
+
+
+def ratios(ratios: Any) -> torch.Tensor:
+    """A non-empty 1-D float64 tensor of positive, finite ratios."""
+    ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten()
+    if ratios.numel() == 0 or not bool(((ratios > 0) & torch.isfinite(ratios)).all()):
+        raise ValueError("ratios must be a non-empty sequence of positive, finite numbers.")
+    return ratios
+
+
+def range_method(method: Any, methods: tuple[str, ...]) -> ValueError:
+    """The error for a method that is not one of ``methods``."""
+    return ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, methods))}.")
+
+
+# -- plots -------------------------------------------------------------------------------------
+
+
+def bit_widths(n_bits: Any) -> list[int]:
+    """A non-empty sequence of bit widths, as ints."""
+    widths = [int(b) for b in n_bits]
+    if not widths:
+        raise ValueError("n_bits must list at least one bit width, e.g. (8, 4, 2).")
+    return widths
+
+
+def bins(bins: Any) -> int:
+    """A number of histogram bins, a whole number >= 1."""
+    return whole_number(bins, "bins", 1)
+
+
+def error_max(error_max: Any) -> float | None:
+    """``None`` or a positive, finite number."""
+    if error_max is not None and not (math.isfinite(error_max) and error_max > 0):
+        raise ValueError(f"error_max must be a positive number, got {error_max!r}.")
+    return error_max
+
+
+def same_shapes(*tensors: torch.Tensor) -> None:
+    """The tensors of ``plot_quantization_errors`` share one shape."""
+    if len({tuple(t.shape) for t in tensors}) != 1:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors[:-1])
+        raise ValueError(
+            f"the three tensors must have one shape, got {shapes} and {tuple(tensors[-1].shape)}."
+        )
+
+
+def error_plot(original: Any, quantized_: Any, dequantized: Any, error_max_: Any) -> tuple:
+    """The arguments of ``plot_quantization_errors``: three tensors of one shape, the original
+    and dequantized ones finite, and an optional positive ``error_max``."""
+    r = real_tensor(original, "original")
+    q = quantized(quantized_)
+    r2 = real_tensor(dequantized, "dequantized")
+    same_shapes(r, q, r2)
+    finite_min_max(r, "original")
+    finite_min_max(r2, "dequantized")
+    return r, q, r2, error_max(error_max_)
+
+
+def clipping_ranges_args(tensor: Any, ranges: Any, bins_: Any) -> tuple:
+    """The arguments of ``plot_clipping_ranges``: a finite tensor (with its min and max), a
+    dict of ranges and a number of bins."""
+    r = real_tensor(tensor)
+    r_min, r_max = finite_min_max(r)
+    ranges_dict(ranges)
+    return r, r_min, r_max, bins(bins_)
+
+
+def tradeoff_points(points: Sequence) -> None:
+    """At least one point, each with a positive, finite MSE (a log axis)."""
+    if not points:
+        raise ValueError("points is empty: pass at least one TradeoffPoint to plot.")
+    for point in points:
+        if not (math.isfinite(point.mse) and point.mse > 0):
+            raise ValueError(
+                f"the MSE of {point.label!r} is {point.mse!r}: a log axis needs a positive, "
+                "finite error."
+            )
+
+
+def output_sqnr_args(y: torch.Tensor, outputs: Any) -> None:
+    """A 2-D reference and a non-empty dict of outputs."""
+    if y.dim() != 2:
+        raise ValueError(f"reference must be 2-D (tokens, out_features), got {tuple(y.shape)}.")
+    if not isinstance(outputs, dict) or not outputs:
+        raise TypeError("outputs must be a non-empty dict {label: output tensor}.")
+
+
+def accuracy_counts(correct: Any, n_test: Any) -> None:
+    """``{label: {n_bits: count}}`` with every count in ``0..n_test``."""
+    if not isinstance(correct, dict) or not correct:
+        raise TypeError("correct must be a non-empty dict {label: {n_bits: correct count}}.")
+    if not is_whole(n_test) or n_test < 1:
+        raise ValueError(f"n_test must be a whole number >= 1, got {n_test!r}.")
+    for label, counts in correct.items():
+        for b, count in counts.items():
+            if not 0 <= count <= n_test:
+                raise ValueError(f"{label!r} at {b} bits: {count} is not in 0..{n_test}.")
+
+
+def ranges_dict(ranges: Any) -> None:
+    """A non-empty dict ``{label: alpha}``."""
+    if not isinstance(ranges, dict) or not ranges:
+        raise TypeError("ranges must be a non-empty dict {label: alpha}.")
+
+
+# The checks this module offers (``from support.checks import *`` in the package).
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if not name.startswith("_") and getattr(value, "__module__", None) == __name__
+]
