@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake
 
 from support.exercises import MSE_SEARCH_MISTAKES, check_mse_search
 

@@ -2,17 +2,17 @@
 
 The learner-style functions below are written here, independently of the checker's own
 ``Mistake`` functions: each classic mistake must be rejected and named, every correct variant
-must pass. The checker's cases are small modules, so nothing here loads MiniLM.
+must pass. The checker's cases are small modules, so nothing here loads MiniLM. The lesson's
+size arithmetic on a quantized model is tested in tests/helper/test_11_layers.py.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake
 from torch import nn
 
-from helper import W8A16LinearLayer
 from support import models
 from support.exercises import MODEL_SIZE_MISTAKES, check_model_size
 
@@ -254,18 +254,3 @@ def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
 # ------------------------------------------------------------------------------------------
 # The lesson's size arithmetic on a small model (MiniLM itself runs in the notebook)
 # ------------------------------------------------------------------------------------------
-
-
-def test_w8a16_size_arithmetic_on_a_small_model():
-    """Quantizing a float32 linear layer of (out, in) saves 3 bytes per weight and costs 4
-    bytes per output row (the scale); an embedding table left in float keeps its bytes."""
-    import helper
-
-    model = nn.Sequential(nn.Embedding(100, 16), nn.Linear(16, 32), nn.Linear(32, 8))
-    before = models.model_size(model).total
-    helper.replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
-    after = models.model_size(model)
-    weights = 16 * 32 + 32 * 8
-    assert before - after.total == 3 * weights - 4 * (32 + 8)
-    assert after.by_dtype["int8"] == weights
-    assert after.by_dtype["float32"] == 100 * 16 * 4 + 4 * (32 + 8) * 2  # table, scales, biases

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake
 
 import helper
 from support.exercises import UNPACK2_MISTAKES, check_unpack_2bit
