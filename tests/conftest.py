@@ -1,4 +1,5 @@
-"""Shared fixtures, inputs and assertion helpers for the tests, and the hypothesis profile.
+"""What the tests share: inputs, references, small models, assertion helpers, and the
+hypothesis profile.
 
 pytest imports this file before any test module and puts its folder on ``sys.path``: test
 modules import what they share from here (``from conftest import seeded``), never from one

@@ -42,6 +42,9 @@ def quantize_left_the_stub_return(tensor, scale, zero_point, dtype=torch.int8):
     return None
 
 
+# --- correct variants ------------------------------------------------------------------------
+
+
 def quantize_step_by_step(tensor, scale, zero_point, dtype=torch.int8):
     info = torch.iinfo(dtype)
     in_steps = tensor / scale
@@ -105,6 +108,9 @@ def test_quantize_body_without_return_is_told_to_return(function):
     report = check_quantize(function)
     assert report.status == "no return"
     assert "Did you forget `return`?" in repr(report)
+
+
+# --- classic mistakes ------------------------------------------------------------------------
 
 
 def quantize_without_cast(tensor, scale, zero_point, dtype=torch.int8):

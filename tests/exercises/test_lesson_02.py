@@ -32,6 +32,9 @@ def scale_and_zero_point_forgot_return(tensor, dtype):
     zero_point = q_min - round(r_min / scale)  # noqa: F841
 
 
+# --- correct variants ------------------------------------------------------------------------
+
+
 EPS = torch.finfo(torch.float32).eps
 
 
@@ -109,6 +112,9 @@ def test_scale_and_zero_point_stub_and_missing_return():
     report = check_scale_and_zero_point(scale_and_zero_point_forgot_return)
     assert report.status == "no return"
     assert "Did you forget `return`?" in repr(report)
+
+
+# --- classic mistakes ------------------------------------------------------------------------
 
 
 def scale_and_zero_point_course_original(tensor, dtype=torch.int8):

@@ -303,6 +303,7 @@ DEQUANTIZE = {
         TypeError,
         "bool",
     ),
+    # a per-group scale where a broadcasting one is expected
     "per_group_scale_to_linear_dequantization": (
         lambda: linear_dequantization(Q66, torch.ones(12, 1), 0),
         ValueError,
@@ -372,6 +373,7 @@ SYMMETRIC = {
 # ------------------------------------------------------------------------------------------
 
 GRANULARITY = {
+    # block sizes and granularities
     "group_not_dividing": (
         lambda: linear_q_symmetric_per_group(TEST_TENSOR, 2),
         ValueError,
@@ -437,6 +439,7 @@ GRANULARITY = {
         ValueError,
         "unknown granularity",
     ),
+    # scales and zero points of the wrong shape
     "quantize_scale_wrong_shape": (
         lambda: quantize_affine(TEST_TENSOR, (1, 3), torch.ones(1, 3), 0),
         ValueError,
@@ -509,6 +512,7 @@ GRANULARITY = {
         TypeError,
         "zero_point must be a number or a tensor",
     ),
+    # linear_dequantization_per_group: one scale per group
     "per_group_wrong_count": (
         lambda: linear_dequantization_per_group(Q66, torch.ones(6, 1), 3),
         ValueError,
@@ -529,6 +533,7 @@ GRANULARITY = {
         TypeError,
         "needs the integer tensor",
     ),
+    # NaN, infinity, empty
     "nan_per_group": (lambda: linear_q_symmetric_per_group(NAN_ROW, 2), ValueError, "NaN"),
     "nan_per_channel": (lambda: linear_q_symmetric_per_channel(NAN_ROW, 1), ValueError, "NaN"),
     "nan_block_range": (lambda: block_range(NAN_ROW, (1, 4)), ValueError, "NaN"),
@@ -560,6 +565,7 @@ GRANULARITY = {
         ValueError,
         "empty",
     ),
+    # r_range
     "r_range_nan": (
         lambda: choose_qparams_affine(
             TEST_TENSOR, (1, 3), r_range=torch.tensor([[1.0], [float("nan")], [2.0]])
@@ -594,6 +600,7 @@ GRANULARITY = {
         TypeError,
         "pair",
     ),
+    # dtypes
     "float_target": (
         lambda: linear_q_symmetric_per_channel(TEST_TENSOR, 0, torch.float16),
         TypeError,
