@@ -336,9 +336,29 @@ def assert_rejected_as(report, words, hint_words=()):
     return text
 
 
-def assert_passed(report):
-    """Every case passed and the report says so."""
+def assert_passed(report, cases: int | None = None) -> None:
+    """Every case passed (all ``cases`` of them, if given) and the report says so."""
     text = repr(report)
     assert report.status == "passed", text
     assert report.passed == len(report.results)
+    if cases is not None:
+        assert report.passed == cases, text
     assert f"{report.passed} of {report.passed} checks passed" in text and "Well done!" in text
+
+
+def case_status(report, cases: tuple[str, ...]) -> dict[str, bool]:
+    """{case: passed?} for a report whose cases are named ``cases``, in order."""
+    assert len(report.results) == len(cases)
+    return {
+        name: problem is None for name, (_, problem, _) in zip(cases, report.results, strict=True)
+    }
+
+
+def assert_leaves_the_random_state_alone(call) -> None:
+    """``call()`` draws nothing from torch's global random generator: the learner's next random
+    numbers in the notebook are the ones they would have had without it."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    call()
+    assert torch.equal(torch.rand(3), expected)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
@@ -190,10 +190,7 @@ MISTAKEN = [
 @pytest.mark.parametrize("function", CORRECT, ids=lambda f: f.__name__)
 def test_correct_solutions_pass(function):
     """Python numbers or tensors, float32 or float64, with or without the (idle) clamp."""
-    report = check_linear_q_symmetric(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_linear_q_symmetric(function), cases=5)
 
 
 @pytest.mark.parametrize("function, named", MISTAKEN, ids=lambda x: getattr(x, "__name__", ""))

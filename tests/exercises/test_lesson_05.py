@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import PER_ROW_MISTAKES, check_per_row_quantization
@@ -135,10 +135,7 @@ def per_row_swapped(weight):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_per_row_quantization(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 4
-    assert "Well done" in repr(report)
+    assert_passed(check_per_row_quantization(function), cases=4)
 
 
 @pytest.mark.parametrize(

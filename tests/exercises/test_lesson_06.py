@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed, case_status
 
 import helper
 from support.exercises import W8A32_MISTAKES, check_w8a32
@@ -100,15 +100,8 @@ def w8a32_divides(input, q_w, s_w, z_w):
 # check_w8a32
 # ------------------------------------------------------------------------------------------
 
+#: The checker's cases, in order (``case_status`` names each report's results by them).
 CASES = ("course, per tensor", "course, per channel", "batch 4x3", "asymmetric", "zero points")
-
-
-def case_status(report):
-    """{case: passed?} for the five cases of check_w8a32, in order."""
-    assert len(report.results) == len(CASES)
-    return {
-        name: problem is None for name, (_, problem, _) in zip(CASES, report.results, strict=True)
-    }
 
 
 @pytest.mark.parametrize(
@@ -126,10 +119,7 @@ def case_status(report):
 def test_correct_variants_pass(function):
     """Dequantize-first, @ with .T, helper's dequantization, a scale laid along the output's
     last axis, float64 arithmetic and helper's own function all pass every case."""
-    report = check_w8a32(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(CASES)
-    assert "Well done" in repr(report)
+    assert_passed(check_w8a32(function), cases=len(CASES))
 
 
 @pytest.mark.parametrize(
@@ -181,7 +171,7 @@ def test_every_checker_mistake_is_covered_by_a_learner_function_here():
 
 def test_scaling_after_linear_passes_only_the_per_tensor_cases():
     """The lesson's pitfall: a late scale is right for one scale and fails per channel."""
-    status = case_status(check_w8a32(w8a32_scale_after))
+    status = case_status(check_w8a32(w8a32_scale_after), CASES)
     assert status == {
         "course, per tensor": True,
         "course, per channel": False,
@@ -196,7 +186,7 @@ def test_scaling_after_linear_passes_only_the_per_tensor_cases():
 
 def test_course_code_is_right_on_the_course_example_only():
     """F.linear(x, q) * s + z passes the course's own example and nothing else."""
-    status = case_status(check_w8a32(w8a32_course_code))
+    status = case_status(check_w8a32(w8a32_course_code), CASES)
     assert status["course, per tensor"]
     assert not any(passed for name, passed in status.items() if name != "course, per tensor")
 
@@ -204,7 +194,7 @@ def test_course_code_is_right_on_the_course_example_only():
 def test_int8_subtraction_fails_exactly_where_int8_wraps():
     """q_w - z_w in int8 wraps only in the asymmetric case (127 - (-5) = 132 -> -124); the
     int64 per-channel zero points promote the subtraction and stay right."""
-    status = case_status(check_w8a32(w8a32_subtracts_in_int8))
+    status = case_status(check_w8a32(w8a32_subtracts_in_int8), CASES)
     assert [name for name, passed in status.items() if not passed] == ["asymmetric"]
     assert "z_w = -5" in check_w8a32(w8a32_subtracts_in_int8).results[3][0]
 
@@ -212,7 +202,7 @@ def test_int8_subtraction_fails_exactly_where_int8_wraps():
 def test_mistakes_without_a_zero_point_problem_pass_the_symmetric_cases():
     """q * s + z, a missing or added zero point: right while z = 0, wrong once it is not."""
     for function in (w8a32_q_times_s_plus_z, w8a32_without_zero_point, w8a32_adds_zero_point):
-        status = case_status(check_w8a32(function))
+        status = case_status(check_w8a32(function), CASES)
         assert status["course, per tensor"] and status["course, per channel"]
         assert status["batch 4x3"]
         assert not status["asymmetric"] and not status["zero points"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 from torch import nn
 
 import helper
@@ -151,10 +151,7 @@ def forward_course(weight, input, scales, bias=None):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_w8_a16_forward(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_w8_a16_forward(function), cases=5)
 
 
 @pytest.mark.parametrize(

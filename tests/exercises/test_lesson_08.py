@@ -13,7 +13,12 @@ import copy
 
 import pytest
 import torch
-from conftest import Outer, assert_names_mistake
+from conftest import (
+    Outer,
+    assert_leaves_the_random_state_alone,
+    assert_names_mistake,
+    assert_passed,
+)
 from torch import nn
 
 from helper import (
@@ -236,10 +241,7 @@ EXTRA = [(short_names_with_paths_excluded, "returns each layer's own name")]
 def test_correct_variants_pass(function):
     """Recursion with a prefix, named_modules() with every level checked, an explicit stack
     returning a set, and the helper run on a copy all pass every case."""
-    report = check_layers_to_replace(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 6
-    assert "Well done" in repr(report)
+    assert_passed(check_layers_to_replace(function), cases=6)
 
 
 @pytest.mark.parametrize(
@@ -301,11 +303,7 @@ def test_a_function_that_replaces_the_layers_does_not_spoil_later_cases():
 
 def test_checker_leaves_the_random_number_generator_alone():
     """The checker's models are built on the meta device: no random draws in the notebook."""
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_layers_to_replace(lesson_answer)
-    assert torch.equal(torch.rand(3), expected)
+    assert_leaves_the_random_state_alone(lambda: check_layers_to_replace(lesson_answer))
 
 
 # ------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import FAKE_GROUPS_MISTAKES, check_fake_quantize_per_group
@@ -179,10 +179,7 @@ def fq_no_reshape_back(weight, n_bits, group_size):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_fake_quantize_per_group(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 4
-    assert "Well done" in repr(report)
+    assert_passed(check_fake_quantize_per_group(function), cases=4)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pickle
 
 import pytest
 import torch
-from conftest import assert_names_mistake
+from conftest import assert_leaves_the_random_state_alone, assert_names_mistake, assert_passed
 from torch import nn
 
 from helper import (
@@ -175,10 +175,7 @@ MISTAKEN = [
 def test_correct_variants_pass(function):
     """Arithmetic with itemsize or finfo bits, the meta layer's own tensors (a tensor result),
     a float result and real empty tensors all pass every case."""
-    report = check_w8a16_bytes(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_w8a16_bytes(function), cases=5)
 
 
 @pytest.mark.parametrize(
@@ -240,11 +237,7 @@ def test_odd_results_are_failures_not_crashes():
 
 def test_checker_leaves_the_random_number_generator_alone():
     """The reference layers are built on the meta device: no random draws in the notebook."""
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_w8a16_bytes(lesson_answer)
-    assert torch.equal(torch.rand(3), expected)
+    assert_leaves_the_random_state_alone(lambda: check_w8a16_bytes(lesson_answer))
 
 
 # ------------------------------------------------------------------------------------------
