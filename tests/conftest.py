@@ -59,17 +59,14 @@ settings.load_profile("tests")
 #: The course's example tensor (float32).
 TEST_TENSOR = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
 
-
 #: The maximum |r| of every row / column of the test tensor, read off the tensor by eye.
 ROW_ABSMAX = [728.6, 295.5, 684.6]
 COLUMN_ABSMAX = [191.6, 684.6, 728.6]
-
 
 #: The course's L3-D per-group example: a seeded 6x6 tensor (identical on every CPU), groups of 3.
 GROUP_TENSOR = seeded_randn(6, 6, seed=0)
 
 INT_DTYPES = (torch.int8, torch.uint8, torch.int16)
-
 
 #: torch.quantize_per_tensor is deprecated in torch 2.13 (it warns on every call). The parity
 #: tests call it on purpose, as the reference, so exactly that warning is filtered there.

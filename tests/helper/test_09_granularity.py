@@ -74,7 +74,6 @@ from support.examples import varied_rows_weight
 #: Property tests here run the whole mechanism on every example: fewer than the profile's 150.
 PROPERTY = settings(max_examples=80)
 
-
 PROPERTY_FEW = settings(max_examples=40)
 
 
@@ -356,7 +355,6 @@ MECHANISM_CASES = {
     "3d_tiles": (seeded((4, 4, 6), seed=46), (2, 4, 3)),
     "positive_rows": (seeded((5, 8), seed=47).abs() + 0.5, (1, 8)),
 }
-
 
 #: Every dtype, full width and narrow.
 DTYPES_AND_BITS = [

@@ -102,7 +102,6 @@ def test_exact_ties_with_an_odd_zero_point_are_the_known_disagreement():
 #: A group size for each tensor's last dim (31 is prime: groups of one element).
 FAKE_QUANT_GROUP_SIZE = {"2d": 1, "3d": 3, "rows_of_different_size": 16, "positive": 5}
 
-
 FAKE_QUANT_CASES = [(torch.int8, n) for n in (2, 3, 4, 6, None)]
 FAKE_QUANT_CASES += [(torch.uint8, n) for n in (2, 4, 7, None)]
 FAKE_QUANT_CASES += [(torch.int16, None), (torch.int16, 12)]

@@ -30,10 +30,9 @@ from helper import (
 #: The course's L3-E example: input [1, 2, 3] and a 3x3 weight, symmetric per tensor.
 COURSE_INPUT = torch.tensor([1.0, 2.0, 3.0])
 
-
 COURSE_WEIGHT = torch.tensor([[-2, -1.13, 0.42], [-1.51, 0.25, 1.62], [0.23, 1.35, 2.15]])
 
-
+#: Fewer examples than the profile's 150 (conftest.py): each one runs two layers.
 PROPERTY = settings(max_examples=60)
 
 

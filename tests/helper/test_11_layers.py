@@ -42,7 +42,7 @@ from helper import (
 )
 from support import models
 from support.examples import seeded_randn, varied_rows_weight
-from support.models import predict
+from support.models import digits_classifier, load_digits_split, predict
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -748,7 +748,6 @@ GRANULARITIES = {
     "groups of 8": ("per_group", 8),
 }
 
-
 #: The notebook's table: images right out of 360, per bit width and granularity.
 EXPECTED_RIGHT = {
     8: [348, 348, 348, 348, 348],
@@ -756,7 +755,6 @@ EXPECTED_RIGHT = {
     3: [333, 343, 342, 342, 347],
     2: [32, 56, 203, 195, 237],
 }
-
 
 #: One layer at a time at 2 bits (section 8).
 EXPECTED_ONE_LAYER = {
@@ -768,17 +766,12 @@ EXPECTED_ONE_LAYER = {
 
 @pytest.fixture(scope="module")
 def digits():
-    from support.models import digits_classifier, load_digits_split
-
     _, _, x_test, y_test = load_digits_split()
     return digits_classifier(), x_test, y_test
 
 
 def notebook_models(model):
     """Every model whose predictions the notebook counts, with a name."""
-    from helper import W8A16LinearLayer, replace_linear_with_target_and_quantize
-    from support.models import digits_classifier
-
     yield "float32", model
     yield "W8A16", replace_linear_with_target_and_quantize(digits_classifier(), W8A16LinearLayer)
     yield (

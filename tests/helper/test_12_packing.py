@@ -42,8 +42,8 @@ from helper import (
 from support import models
 from support.examples import varied_rows_weight
 
+#: The hypothesis profile (conftest.py) with 120 examples per property.
 PROPERTY = settings(max_examples=120)
-
 
 LOW_BITS = (1, 2, 4)
 

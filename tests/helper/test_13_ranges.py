@@ -46,6 +46,7 @@ from helper import (
 )
 from support.examples import seeded_laplace, seeded_randn, test_tensor, varied_rows_weight
 
+#: The hypothesis profile (conftest.py) with 100 examples: each one runs the MSE search.
 HYPOTHESIS = settings(max_examples=100)
 
 
@@ -99,7 +100,6 @@ BLOCKS_8x12 = {
     "groups of 4": (1, 4),
     "2x3 tiles": (2, 3),
 }
-
 
 WEIGHT = varied_rows_weight(8, 12, seed=5)
 
