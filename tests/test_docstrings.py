@@ -8,13 +8,17 @@ import pkgutil
 import pytest
 
 import helper
-from support import examples, exercises, explorer, models
+import support
+from support import exercises
+
+#: Every module of the support package, subpackages' modules included.
+SUPPORT = [support] + [
+    importlib.import_module(info.name)
+    for info in pkgutil.walk_packages(support.__path__, prefix="support.")
+]
 
 # support.exercises is a package: its __init__ (the re-exports) and each of its modules.
-EXERCISES = [exercises] + [
-    importlib.import_module(f"{exercises.__name__}.{info.name}")
-    for info in pkgutil.iter_modules(exercises.__path__)
-]
+EXERCISES = [m for m in SUPPORT if m.__name__.startswith(exercises.__name__)]
 
 
 def test_helper_docstring_examples_run_and_print_what_they_claim():
@@ -24,14 +28,14 @@ def test_helper_docstring_examples_run_and_print_what_they_claim():
     assert result.failed == 0
 
 
-@pytest.mark.parametrize("module", [examples, *EXERCISES, explorer], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", SUPPORT, ids=lambda m: m.__name__)
 def test_other_modules_docstring_examples(module):
     """The examples in the modules beside helper.py run too (where they have any)."""
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 
 
-MODULES = [helper, examples, *EXERCISES, explorer, models]
+MODULES = [helper, *SUPPORT]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -1,5 +1,6 @@
-"""Tests for models.py: sizes, safetensors save/load into a meta skeleton, the digits
-classifier, the offline all-MiniLM-L6-v2 and the explorer's real-weight sources.
+"""Tests for support/models.py: sizes, the digits classifier (with ``predict`` and
+``plot_digits``), safetensors save/load into a meta skeleton (and what lesson 11 prints about
+it), the offline all-MiniLM-L6-v2 and the explorer's real-weight sources.
 
 MiniLM is loaded once for this module (module-scoped fixtures; models.py also caches the
 loaded model and hands out copies). Nothing here downloads anything: the one test that calls
@@ -17,14 +18,18 @@ import os
 import pickle
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import types
 from pathlib import Path
 
+import matplotlib
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_mlp
+from matplotlib.figure import Figure
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
@@ -47,6 +52,9 @@ from support.models import (
     load_minilm,
     load_quantized,
     model_size,
+    parameters_by_layer_type,
+    plot_digits,
+    predict,
     restore_bert_buffers,
     save_quantized,
     train_digits_classifier,
@@ -210,6 +218,17 @@ def test_model_size_repr():
     )
 
 
+def test_parameters_by_layer_type():
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2), nn.LayerNorm(2), nn.Linear(2, 2))
+    assert parameters_by_layer_type(model) == {
+        "Embedding.weight": 40,
+        "Linear.weight": 12,
+        "Linear.bias": 4,
+        "LayerNorm.weight": 2,
+        "LayerNorm.bias": 2,
+    }
+
+
 # ------------------------------------------------------------------------------------------
 # The digits classifier
 # ------------------------------------------------------------------------------------------
@@ -288,6 +307,55 @@ def test_quantized_digits_classifier_accuracy(digits_split, quantized_digits):
         + linear_bytes(10, 32, True, False),
         {"float32": 64 * 8 + 32 * 8 + 330 * 4, "int8": 64 * 64 + 32 * 64},
     )
+
+
+# ------------------------------------------------------------------------------------------
+# predict and plot_digits (lesson 10)
+# ------------------------------------------------------------------------------------------
+
+
+def test_predict_is_the_argmax_without_gradients():
+    model = tiny_mlp()
+    x = torch.rand(5, 8, generator=torch.Generator().manual_seed(0))
+    guesses = predict(model, x)
+    assert guesses.dtype == torch.int64 and guesses.shape == (5,)
+    assert torch.equal(guesses, model(x).argmax(dim=-1))
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        predict(lambda x: x, x)
+
+
+def test_plot_digits_titles_wrong_predictions_in_red():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    images = torch.rand(5, 64, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([1, 2, 3, 4, 5])
+    fig = plot_digits(images, labels, torch.tensor([1, 2, 0, 4, 5]), columns=3, title="t")
+    assert isinstance(fig, Figure) and plt.get_fignums() == before
+    assert len(fig.axes) == 6  # 2 rows of 3, the last one empty
+    titles = [ax.get_title() for ax in fig.axes[:5]]
+    assert titles == ["1", "2", "3 -> 0", "4", "5"]
+    assert matplotlib.colors.same_color(fig.axes[2].title.get_color(), "tab:red")
+    assert len(fig.axes[0].images) == 1 and fig.axes[0].images[0].get_array().shape == (8, 8)
+    assert fig._suptitle.get_text() == "t"
+    no_predictions = plot_digits(images.reshape(5, 8, 8), labels)
+    assert [ax.get_title() for ax in no_predictions.axes] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "keywords", "message"),
+    [
+        (torch.rand(3, 63), torch.zeros(3), {}, r"\(n, 64\)"),
+        (torch.rand(0, 64), torch.zeros(0), {}, "n >= 1"),
+        (torch.rand(3, 64), torch.zeros(2), {}, "labels"),
+        (torch.rand(3, 64), None, {}, "labels"),
+        (torch.rand(3, 64), torch.zeros(3), {"predictions": torch.zeros(4)}, "predictions"),
+        (torch.rand(3, 64), torch.zeros(3), {"columns": 0}, "columns"),
+    ],
+)
+def test_plot_digits_bad_input(images, labels, keywords, message):
+    with pytest.raises(ValueError, match=message):
+        plot_digits(images, labels, **keywords)
 
 
 # ------------------------------------------------------------------------------------------
@@ -438,6 +506,82 @@ def test_no_torch_load_without_weights_only():
             assert re.search(r"weights_only\s*=\s*True", arguments), (
                 f"{name}: torch.load({arguments})"
             )
+
+
+# ------------------------------------------------------------------------------------------
+# Saving the digits classifier and loading it into a meta skeleton: what lesson 11 prints
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The lesson's two digits files: the float model and the W8A16 one with its note."""
+    folder = tmp_path_factory.mktemp("lesson11")
+    float_model = digits_classifier()
+    quantized = replace_linear_with_target_and_quantize(
+        digits_classifier(), W8A16LinearLayer, ["classifier"]
+    )
+    float_bytes = save_quantized(float_model, folder / "digits-float32.safetensors")
+    path = folder / "digits-w8a16.safetensors"
+    quantized_bytes = save_quantized(
+        quantized, path, note="W8A16LinearLayer; kept in float: classifier"
+    )
+    return float_model, quantized, path, float_bytes, quantized_bytes
+
+
+def test_file_sizes_and_header_are_the_ones_the_lesson_prints(saved):
+    """26,736 and 8,912 bytes; 8 bytes of length, a 672-byte JSON header with the note, then
+    the 8,232 bytes of the tensors, in this order."""
+    _, quantized, path, float_bytes, quantized_bytes = saved
+    assert (float_bytes, quantized_bytes) == (26_736, 8_912)
+    raw = path.read_bytes()
+    length = struct.unpack("<Q", raw[:8])[0]
+    assert length == 672
+    header = json.loads(raw[8 : 8 + length])
+    assert header.pop("__metadata__") == {"note": "W8A16LinearLayer; kept in float: classifier"}
+    assert sorted(header) == sorted(quantized.state_dict())
+    assert max(entry["data_offsets"][1] for entry in header.values()) == 8_232
+    assert 8 + length + 8_232 == len(raw) == quantized_bytes
+    with safe_open(path, framework="pt") as file:
+        assert file.get_slice("hidden1.int8_weights").get_dtype() == "I8"
+        assert file.get_slice("hidden1.scales").get_shape() == [64]
+
+
+def test_meta_skeleton_loads_to_identical_tensors_and_logits(saved):
+    """The lesson's skeleton, loaded: every tensor and the logits are bit-for-bit identical."""
+    _, quantized, path, _, _ = saved
+    with torch.device("meta"):
+        skeleton = DigitsMLP()
+        replace_linear_with_target(skeleton, W8A16LinearLayer, ["classifier"])
+    assert all(t.is_meta for t in skeleton.state_dict().values())
+    loaded = load_quantized(skeleton, path)
+    assert loaded is skeleton
+    reference = quantized.state_dict()
+    assert loaded.state_dict().keys() == reference.keys()
+    for name, tensor in loaded.state_dict().items():
+        assert tensor.dtype == reference[name].dtype and torch.equal(tensor, reference[name])
+    x = load_digits_split()[2]
+    with torch.no_grad():
+        assert torch.equal(loaded(x), quantized(x))
+
+
+def test_mismatched_skeletons_give_the_errors_the_lesson_shows(saved):
+    """Every layer replaced, or the float architecture: a ValueError listing what differs,
+    with the file's name and no folder."""
+    path = saved[2]
+    with torch.device("meta"):
+        everything = replace_linear_with_target(DigitsMLP(), W8A16LinearLayer, [])
+        float_skeleton = DigitsMLP()
+    with pytest.raises(ValueError) as error:
+        load_quantized(everything, path)
+    message = str(error.value)
+    assert "missing: classifier.int8_weights, classifier.scales" in message
+    assert "unexpected: classifier.weight" in message
+    assert "classifier.bias: file (10,) torch.float32, model (1, 10) torch.float32" in message
+    assert message.startswith("the file digits-w8a16.safetensors does not fit")
+    assert str(path.parent) not in message
+    with pytest.raises(ValueError, match="missing: hidden1.weight, hidden2.weight"):
+        load_quantized(float_skeleton, path)
 
 
 # ------------------------------------------------------------------------------------------

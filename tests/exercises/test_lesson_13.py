@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 from support.exercises import MSE_SEARCH_MISTAKES, check_mse_search
 
@@ -163,10 +163,7 @@ def search_returns_mse(tensor, n_bits, ratios):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_mse_search(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_mse_search(function), cases=5)
 
 
 @pytest.mark.parametrize(

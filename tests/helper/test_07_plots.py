@@ -1,13 +1,15 @@
-"""Tests for helper.plot_quantization_errors: what each panel shows, colours, and pyplot state."""
+"""Tests for helper.py section 7, the plots: ``plot_quantization_errors``, what each panel
+shows, its colours, and pyplot's state.
+"""
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from conftest import TEST_TENSOR
 from matplotlib.figure import Figure
 
 from helper import (
@@ -17,9 +19,6 @@ from helper import (
     plot_quantization_errors,
 )
 
-matplotlib.use("Agg")  # headless; switching after the pyplot import is allowed
-
-TEST_TENSOR = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
 COLOUR_BLIND_SAFE = {"viridis", "cividis", "magma", "inferno", "plasma"}
 
 
@@ -182,19 +181,3 @@ def test_inputs_are_not_modified():
     plot_quantization_errors(original, q, deq)
     for tensor, copy in zip((original, q, deq), copies, strict=True):
         assert torch.equal(tensor, copy)
-
-
-def test_mismatched_shapes_raise_value_error():
-    """Tensors of different shapes cannot be compared cell by cell."""
-    original, q, deq = quantized_triple(TEST_TENSOR)
-    with pytest.raises(ValueError, match="must have one shape"):
-        plot_quantization_errors(original, q.flatten(), deq)
-    with pytest.raises(ValueError, match="must have one shape"):
-        plot_quantization_errors(original, q, deq[:2])
-
-
-def test_float_quantized_tensor_raises_type_error():
-    """Passing the dequantized floats as the quantized panel is a TypeError."""
-    original, _, deq = quantized_triple(TEST_TENSOR)
-    with pytest.raises(TypeError, match="integer tensor"):
-        plot_quantization_errors(original, deq, deq)

@@ -2,17 +2,22 @@
 
 The learner-style functions below are written here, independently of the checker's own
 ``Mistake`` functions: each classic mistake must be rejected and named, every correct variant
-must pass. The checker's cases are small modules, so nothing here loads MiniLM.
+must pass. The checker's cases are small modules, so nothing here loads MiniLM. The lesson's
+size arithmetic on a quantized model is tested in tests/helper/test_11_layers.py.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import (
+    assert_leaves_the_random_state_alone,
+    assert_names_mistake,
+    assert_passed,
+    case_status,
+)
 from torch import nn
 
-from helper import W8A16LinearLayer
 from support import models
 from support.exercises import MODEL_SIZE_MISTAKES, check_model_size
 
@@ -119,15 +124,8 @@ def size_in_bits(model):
 # check_model_size
 # ------------------------------------------------------------------------------------------
 
+#: The checker's cases, in order (``case_status`` names each report's results by them).
 CASES = ("linear", "w8a16", "16-bit", "tied", "non-persistent")
-
-
-def case_status(report):
-    """{case: passed?} for the five cases of check_model_size, in order."""
-    assert len(report.results) == len(CASES)
-    return {
-        name: problem is None for name, (_, problem, _) in zip(CASES, report.results, strict=True)
-    }
 
 
 @pytest.mark.parametrize(
@@ -146,10 +144,7 @@ def case_status(report):
 def test_correct_variants_pass(function):
     """numel * element_size, nbytes, itemsize, hand-made deduplication, a float, a 0-dim
     tensor and models.model_size itself all pass every case."""
-    report = check_model_size(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(CASES)
-    assert "Well done" in repr(report)
+    assert_passed(check_model_size(function), cases=len(CASES))
 
 
 MISTAKES = [
@@ -184,28 +179,28 @@ def test_every_checker_mistake_is_covered_by_a_learner_function_here():
 
 def test_each_mistake_fails_where_it_should():
     """The cases tell the mistakes apart for the reasons the hints give."""
-    assert case_status(check_model_size(size_parameters_only)) == {
+    assert case_status(check_model_size(size_parameters_only), CASES) == {
         "linear": True,
         "w8a16": False,  # the W8A16 layer's buffers are missing
         "16-bit": False,
         "tied": True,
         "non-persistent": False,
     }
-    assert case_status(check_model_size(size_state_dict)) == {
+    assert case_status(check_model_size(size_state_dict), CASES) == {
         "linear": True,
         "w8a16": True,  # its buffers are persistent: the state dict holds them
         "16-bit": True,
         "tied": False,  # the shared weight twice
         "non-persistent": False,  # the non-persistent buffer missing
     }
-    assert case_status(check_model_size(size_named_modules_own_tensors)) == {
+    assert case_status(check_model_size(size_named_modules_own_tensors), CASES) == {
         "linear": True,
         "w8a16": True,
         "16-bit": True,
         "tied": False,
         "non-persistent": True,
     }
-    assert case_status(check_model_size(size_everything_times_four)) == {
+    assert case_status(check_model_size(size_everything_times_four), CASES) == {
         "linear": True,
         "w8a16": False,
         "16-bit": False,
@@ -232,11 +227,7 @@ def test_odd_results_are_failures_not_crashes():
 
 def test_checker_leaves_the_global_random_state_alone():
     """Building the case models must not change the learner's random numbers."""
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_model_size(size_lesson_answer)
-    assert torch.equal(torch.rand(3), expected)
+    assert_leaves_the_random_state_alone(lambda: check_model_size(size_lesson_answer))
 
 
 def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
@@ -254,18 +245,3 @@ def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
 # ------------------------------------------------------------------------------------------
 # The lesson's size arithmetic on a small model (MiniLM itself runs in the notebook)
 # ------------------------------------------------------------------------------------------
-
-
-def test_w8a16_size_arithmetic_on_a_small_model():
-    """Quantizing a float32 linear layer of (out, in) saves 3 bytes per weight and costs 4
-    bytes per output row (the scale); an embedding table left in float keeps its bytes."""
-    import helper
-
-    model = nn.Sequential(nn.Embedding(100, 16), nn.Linear(16, 32), nn.Linear(32, 8))
-    before = models.model_size(model).total
-    helper.replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
-    after = models.model_size(model)
-    weights = 16 * 32 + 32 * 8
-    assert before - after.total == 3 * weights - 4 * (32 + 8)
-    assert after.by_dtype["int8"] == weights
-    assert after.by_dtype["float32"] == 100 * 16 * 4 + 4 * (32 + 8) * 2  # table, scales, biases

@@ -1,21 +1,27 @@
-"""Tests for helper.py section 10: linear layers with quantized weights (and activations).
+"""Tests for helper.py section 10: linear layers with quantized weights (and activations),
+and lesson 06's ``sqnr_db_per_row`` and ``plot_output_sqnr``.
 
 ``quantized_linear_W8A32_without_bias`` must equal ``F.linear`` on the dequantized weight, for
 per-tensor and per-channel scales, any zero point and any batch shape ``(..., in)``.
 ``quantized_linear_W8A8_without_bias`` must equal the float computation on dequantized
 activations and weights (to float32 tolerance) and accumulate exactly in integers.
 Expected values are computed here from the formulas or with PyTorch, never with helper.
+Bad input is in test_bad_input.py.
 """
 
 from __future__ import annotations
 
+import math
+
+import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import seeded
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_helper import HYPOTHESIS, seeded
 
+import helper
 from helper import (
     quantized_linear_W8A8_without_bias,
     quantized_linear_W8A32_without_bias,
@@ -23,9 +29,11 @@ from helper import (
 
 #: The course's L3-E example: input [1, 2, 3] and a 3x3 weight, symmetric per tensor.
 COURSE_INPUT = torch.tensor([1.0, 2.0, 3.0])
+
 COURSE_WEIGHT = torch.tensor([[-2, -1.13, 0.42], [-1.51, 0.25, 1.62], [0.23, 1.35, 2.15]])
 
-PROPERTY = settings(HYPOTHESIS, max_examples=60)
+#: Fewer examples than the profile's 150 (conftest.py): each one runs two layers.
+PROPERTY = settings(max_examples=60)
 
 
 def dequantized(q: torch.Tensor, scale, zero_point) -> torch.Tensor:
@@ -50,7 +58,7 @@ def positive(shape, seed):
 
 
 # ------------------------------------------------------------------------------------------
-# 1. The course's W8A32 example
+# The course's W8A32 example
 # ------------------------------------------------------------------------------------------
 
 
@@ -87,9 +95,20 @@ def test_course_defect_scaling_after_f_linear_breaks_per_channel():
     assert not torch.allclose(y, wrong[:1])  # it is not a matter of picking the right row
 
 
+def test_per_channel_scale_after_linear_broadcasts_and_only_the_diagonal_is_right():
+    """A (1, 3) output times a (3, 1) scale is (3, 3); its diagonal is the right output."""
+    x = COURSE_INPUT.reshape(1, 3)  # one token
+    q, s = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
+    late = F.linear(x, q.float()) * s
+    right = helper.quantized_linear_W8A32_without_bias(x, q, s, 0)
+    assert late.shape == (3, 3)
+    assert torch.allclose(torch.diagonal(late), right[0])
+
+
 # ------------------------------------------------------------------------------------------
-# 2. W8A32 equals F.linear on the dequantized weight
+# W8A32 equals F.linear on the dequantized weight
 # ------------------------------------------------------------------------------------------
+
 
 W8A32_PARAMS = {
     "per_tensor_number": (0.013, 0),
@@ -148,7 +167,7 @@ def test_w8a32_does_not_modify_its_inputs():
 
 
 # ------------------------------------------------------------------------------------------
-# 3. W8A8: integer accumulation
+# W8A8: integer accumulation
 # ------------------------------------------------------------------------------------------
 
 
@@ -223,6 +242,17 @@ def test_w8a8_int16_activations_do_not_overflow():
     assert y.item() == torch.tensor(1000 * 65535 * 255, dtype=torch.float64).float().item()
 
 
+def test_w8a8_integer_product_equals_the_float_product_of_dequantized_tensors():
+    """Factoring per-token and per-channel scales out of an int32 sum changes nothing."""
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.02, -0.05, 0.01]])
+    q_x, s_x = helper.linear_q_symmetric_per_channel(x, dim=0)
+    q_w, s_w = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
+    integer = helper.quantized_linear_W8A8_without_bias(q_x, s_x, 0, q_w, s_w, 0)
+    x_back = helper.linear_dequantization(q_x, s_x, 0).double()
+    w_back = helper.linear_dequantization(q_w, s_w, 0).double()
+    assert torch.allclose(integer.double(), x_back @ w_back.T, rtol=1e-6, atol=1e-9)
+
+
 @PROPERTY
 @given(
     st.integers(1, 5),
@@ -261,104 +291,47 @@ def test_property_w8a8_equals_float_and_w8a32(
 
 
 # ------------------------------------------------------------------------------------------
-# 4. Bad input
+# sqnr_db_per_row and plot_output_sqnr (lesson 06)
 # ------------------------------------------------------------------------------------------
 
-QW = random_weight(3, 4, seed=24)
-QX = random_weight(2, 4, seed=25)
 
-BAD_INPUT = {
-    "w8a32_int_input": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4, dtype=torch.int64), QW, 1.0, 0),
-        TypeError,
-        "input must be a float tensor, got int64",
-    ),
-    "w8a32_list_input": (
-        lambda: quantized_linear_W8A32_without_bias([1.0] * 4, QW, 1.0, 0),
-        TypeError,
-        "input must be a float tensor, got list",
-    ),
-    "w8a32_in_features": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(2, 3), QW, 1.0, 0),
-        ValueError,
-        "its last dimension must be 4",
-    ),
-    "w8a32_0d_input": (
-        lambda: quantized_linear_W8A32_without_bias(torch.tensor(1.0), QW, 1.0, 0),
-        ValueError,
-        "last dimension",
-    ),
-    "w8a32_float_weight": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW.float(), 1.0, 0),
-        TypeError,
-        "needs the integer tensor",
-    ),
-    "w8a32_1d_weight": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW[0], 1.0, 0),
-        ValueError,
-        "2-D",
-    ),
-    "w8a32_per_group_scale": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW, torch.ones(6, 1), 0),
-        ValueError,
-        "linear_dequantization_per_group",
-    ),
-    "w8a32_scale_wrong_rows": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW, torch.ones(2, 1), 0),
-        ValueError,
-        "does not fit",
-    ),
-    "w8a32_zero_scale": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW, 0.0, 0),
-        ValueError,
-        "positive, finite",
-    ),
-    "w8a32_fractional_zero_point": (
-        lambda: quantized_linear_W8A32_without_bias(torch.ones(4), QW, 1.0, 0.5),
-        ValueError,
-        "whole number",
-    ),
-    "w8a8_in_features": (
-        lambda: quantized_linear_W8A8_without_bias(QX[:, :3], 1.0, 0, QW, 1.0, 0),
-        ValueError,
-        "must share in_features",
-    ),
-    "w8a8_1d_activations": (
-        lambda: quantized_linear_W8A8_without_bias(QX[0], 1.0, 0, QW, 1.0, 0),
-        ValueError,
-        "must share in_features",
-    ),
-    "w8a8_float_activations": (
-        lambda: quantized_linear_W8A8_without_bias(QX.float(), 1.0, 0, QW, 1.0, 0),
-        TypeError,
-        "needs the integer tensor",
-    ),
-    "w8a8_scale_along_in_features": (
-        lambda: quantized_linear_W8A8_without_bias(QX, 1.0, 0, QW, torch.ones(1, 4), 0),
-        ValueError,
-        "does not fit",
-    ),
-    "w8a8_activation_scale_wrong_rows": (
-        lambda: quantized_linear_W8A8_without_bias(QX, torch.ones(3, 1), 0, QW, 1.0, 0),
-        ValueError,
-        "does not fit",
-    ),
-    "w8a8_negative_scale": (
-        lambda: quantized_linear_W8A8_without_bias(QX, -1.0, 0, QW, 1.0, 0),
-        ValueError,
-        "positive, finite",
-    ),
-    "w8a8_zero_point_fraction": (
-        lambda: quantized_linear_W8A8_without_bias(QX, 1.0, 0, QW, 1.0, torch.full((3, 1), 0.5)),
-        ValueError,
-        "whole number",
-    ),
-}
+def test_sqnr_per_row_is_sqnr_db_of_each_row():
+    """Row b of the result is sqnr_db of row b."""
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(5, 7, generator=generator)
+    y_back = y + 0.01 * torch.randn(5, 7, generator=generator)
+    per_row = helper.sqnr_db_per_row(y, y_back)
+    assert per_row.dtype == torch.float64 and per_row.shape == (5,)
+    for row in range(5):
+        assert math.isclose(per_row[row].item(), helper.sqnr_db(y[row], y_back[row]), rel_tol=1e-9)
 
 
-@pytest.mark.parametrize("case", list(BAD_INPUT))
-def test_bad_input_raises_a_clear_error(case):
-    """Bad input raises the documented exception type with a message that says what is wrong."""
-    call, exception, phrase = BAD_INPUT[case]
-    with pytest.raises(exception, match=phrase):
-        call()
+def test_sqnr_per_row_exact_and_lost_rows():
+    """An exact row is inf, an all-zero row that comes back non-zero -inf, a zeroed row 0."""
+    y = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, -4.0]])
+    y_back = torch.tensor([[1.0, 2.0], [0.5, 0.0], [0.0, 0.0]])
+    assert helper.sqnr_db_per_row(y, y_back).tolist() == [math.inf, -math.inf, 0.0]
+
+
+def test_sqnr_per_row_rejects_bad_input_and_leaves_inputs_alone():
+    """Shape mismatch and 0-dim tensors raise ValueError; the inputs are not modified."""
+    y, y_back = torch.ones(2, 3), torch.zeros(2, 3)
+    before = y.clone(), y_back.clone()
+    helper.sqnr_db_per_row(y, y_back)
+    assert torch.equal(y, before[0]) and torch.equal(y_back, before[1])
+    with pytest.raises(ValueError, match="shape"):
+        helper.sqnr_db_per_row(torch.ones(2, 3), torch.ones(3, 2))
+    with pytest.raises(ValueError, match="0-dim"):
+        helper.sqnr_db_per_row(torch.tensor(1.0), torch.tensor(1.5))
+
+
+def test_plot_output_sqnr_returns_a_closed_figure_with_two_panels():
+    """The figure is closed for pyplot (shown once) and has a bar per output."""
+    y = torch.tensor([[1.0, 2.0, 3.0], [0.1, 0.2, -0.3]])
+    outputs = {"a": y + 0.01, "b": y * 1.1, "exact": y.clone()}
+    fig = helper.plot_output_sqnr(y, outputs, "title")
+    assert not plt.fignum_exists(fig.number)
+    left, right = fig.axes[:2]
+    assert len(left.patches) == 3
+    assert [t.get_text() for t in left.get_yticklabels()] == ["a", "b", "exact"]
+    assert len(right.get_lines()) == 3

@@ -1,24 +1,19 @@
-"""Tests for lesson 04's exercise checker, check_linear_q_symmetric, and the lesson's plot.
+"""Tests for lesson 04's exercise checker, check_linear_q_symmetric.
 
 The checker runs on learner-style functions written here, independently of the mistakes in
 exercises.py: the stub, a body without ``return``, several correct solutions, and one
-function per classic mistake, which the report must name (with its hint).
+function per classic mistake, which the report must name (with its hint). The lesson's plot,
+helper.plot_symmetric_vs_asymmetric, is tested in tests/helper/test_08_symmetric.py.
 """
 
 from __future__ import annotations
 
-import matplotlib
-import matplotlib.pyplot as plt
 import pytest
 import torch
-from matplotlib.figure import Figure
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
-from support import plots
 from support.exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
-
-matplotlib.use("Agg")  # headless
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -195,10 +190,7 @@ MISTAKEN = [
 @pytest.mark.parametrize("function", CORRECT, ids=lambda f: f.__name__)
 def test_correct_solutions_pass(function):
     """Python numbers or tensors, float32 or float64, with or without the (idle) clamp."""
-    report = check_linear_q_symmetric(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_linear_q_symmetric(function), cases=5)
 
 
 @pytest.mark.parametrize("function, named", MISTAKEN, ids=lambda x: getattr(x, "__name__", ""))
@@ -270,60 +262,3 @@ def test_zero_scale_on_all_zero_tensor_is_rejected_but_any_positive_scale_passes
 # ------------------------------------------------------------------------------------------
 # The lesson's plot: helper.plot_symmetric_vs_asymmetric
 # ------------------------------------------------------------------------------------------
-
-TEST_TENSOR = torch.tensor([[191.6, -13.5, 728.6], [92.14, 295.5, -184], [0, 684.6, 245.5]])
-
-
-def panel_text(ax) -> str:
-    """The text box of a panel (levels in use, MSE, SQNR)."""
-    return "\n".join(text.get_text() for text in ax.texts)
-
-
-def test_plot_has_an_asymmetric_and_a_symmetric_panel():
-    """Two panels, titled with each mode's scale and zero point, closed for pyplot."""
-    before = plt.get_fignums()
-    fig = helper.plot_symmetric_vs_asymmetric(TEST_TENSOR)
-    assert isinstance(fig, Figure)
-    assert plt.get_fignums() == before
-    top, bottom = fig.axes
-    assert top.get_title() == "asymmetric: s = 3.579, z = -77"
-    assert bottom.get_title() == "symmetric: s = 5.737, z = 0"
-    assert "MSE = 1.573" in panel_text(top) and "MSE = 2.509" in panel_text(bottom)
-    assert "levels in use: 9 of 256" in panel_text(top)
-    assert bottom.get_xlabel() and top.get_ylabel() == "count"
-    assert fig.legends and fig.get_suptitle() == "9 values on two int8 grids"
-
-
-def test_plot_draws_one_line_per_level_and_marks_the_used_ones():
-    """At 4 bits: 16 level lines per panel, red where used; the one-signed tensor uses 7 of
-    16 symmetric levels."""
-    positive = torch.arange(1.0, 11.0)
-    fig = helper.plot_symmetric_vs_asymmetric(positive, n_bits=4)
-    for ax in fig.axes:
-        unused, used = ax.collections[:2]
-        assert len(unused.get_segments()) + len(used.get_segments()) == 16
-    assert "levels in use: 7 of 16" in panel_text(fig.axes[1])
-
-
-def test_plot_thins_out_unused_levels_of_int16():
-    """int16's 65,536 levels: at most MAX_LEVEL_LINES unused lines are drawn (plus used ones)."""
-    fig = helper.plot_symmetric_vs_asymmetric(torch.tensor([-1.0, 0.5, 2.0]), torch.int16)
-    unused, used = fig.axes[0].collections[:2]
-    assert len(unused.get_segments()) <= plots.MAX_LEVEL_LINES
-    assert len(used.get_segments()) == 3
-
-
-@pytest.mark.parametrize("tensor", [torch.zeros(4), torch.full((2, 2), 5.0)], ids=["zeros", "5s"])
-def test_plot_handles_constant_tensors(tensor):
-    """A constant (or all-zero) tensor still plots, as one narrow bar."""
-    fig = helper.plot_symmetric_vs_asymmetric(tensor, torch.uint8)
-    assert "levels in use: 1 of 256" in panel_text(fig.axes[0])
-
-
-def test_plot_rejects_bad_bins_and_does_not_modify_its_input():
-    """bins must be a whole number >= 1; the tensor is left as it was."""
-    tensor = TEST_TENSOR.clone()
-    with pytest.raises(ValueError, match="bins"):
-        helper.plot_symmetric_vs_asymmetric(tensor, bins=0)
-    helper.plot_symmetric_vs_asymmetric(tensor, bins=5)
-    assert torch.equal(tensor, TEST_TENSOR)

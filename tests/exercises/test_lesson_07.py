@@ -3,8 +3,9 @@
 The checker is run on learner-style functions written here, independently of the checker's
 own Mistake functions: the stub, a body without ``return``, correct variants (scale after the
 product or dequantize first, float32 or float64, ``F.linear`` or ``@``, helper's own
-function), each classic mistake, and functions that raise. A last group pins the facts the
-lesson's prose is built on (the bfloat16 wrap, the float16 overflow), with plain torch.
+function), each classic mistake, and functions that raise. A last test pins a fact the
+lesson's prose is built on, with plain torch; the facts about helper's layer (the bfloat16
+wrap, the float16 overflow, the float32 scales) are in tests/helper/test_11_layers.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 from torch import nn
 
 import helper
@@ -150,10 +151,7 @@ def forward_course(weight, input, scales, bias=None):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_w8_a16_forward(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_w8_a16_forward(function), cases=5)
 
 
 @pytest.mark.parametrize(
@@ -249,34 +247,3 @@ def test_checker_does_not_modify_the_learners_inputs():
 def test_an_int8_parameter_cannot_require_a_gradient():
     with pytest.raises(RuntimeError, match="Only Tensors of floating point"):
         nn.Parameter(torch.zeros(2, 2, dtype=torch.int8))
-
-
-def test_bfloat16_course_recipe_wraps_and_the_layer_does_not():
-    row = torch.tensor([[0.6626, 0.1]], dtype=torch.bfloat16)
-    scales = (row.float().abs().amax(dim=-1) / 127).to(torch.bfloat16)
-    assert scales.item() == 0.005218505859375
-    assert (row / scales[:, None]).tolist() == [[127.5, 19.125]]
-    assert torch.round(row / scales[:, None]).to(torch.int8).tolist() == [[-128, 19]]
-    layer = helper.W8A16LinearLayer(2, 1, bias=False, dtype=torch.bfloat16)
-    layer.quantize(row)
-    assert layer.int8_weights.tolist() == [[127, 19]]
-    assert layer.scales.dtype == torch.float32
-
-
-def test_float16_product_overflows_only_in_float16():
-    """The lesson's third token: the exact integer product is far above 65504, while the
-    float output is small."""
-    q = torch.full((2, 1024), 127, dtype=torch.int8)
-    x = torch.full((1, 1024), 2.0, dtype=torch.float16)  # x @ q.T = 260,096
-    scales = torch.full((2,), 1 / 2048)
-    assert torch.isinf(F.linear(x, q.half()) * scales.half()).all()
-    out = helper.w8_a16_forward(q, x, scales)
-    assert out.dtype == torch.float16 and out.tolist() == [[127.0, 127.0]]
-
-
-def test_module_to_dtype_keeps_the_float32_scales_and_the_int8_weights():
-    """The lesson says: after .to(torch.bfloat16) the scales stay float32, the bias follows."""
-    layer = helper.W8A16LinearLayer(3, 2).to(torch.bfloat16)
-    assert layer.scales.dtype == torch.float32
-    assert layer.bias.dtype == torch.bfloat16
-    assert layer.int8_weights.dtype == torch.int8

@@ -1,32 +1,22 @@
-"""What every checker in exercises.py promises, whatever its exercise (one test for all of them).
+"""Tests for the mechanism every checker in exercises.py shares (``run_checks`` and its
+report), and what every checker promises, whatever its exercise (one test for all of them).
 
 The handed-out stub is "not attempted yet"; a body that computes but forgets ``return`` is told
 so; a function that raises fails every case with its exception (no crash, no mistake named);
 passing something that is not a function is a clear TypeError. The lesson-specific tests
-(tests/test_exercises_NN.py, tests/test_checkers.py) check each checker's cases and its classic
-mistakes; ``assert_names_mistake`` below is the assertion they share for those.
+(tests/exercises/test_lesson_NN.py) check each checker's cases and its classic mistakes;
+``assert_names_mistake`` in conftest.py is the assertion they share for those.
 """
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from support import exercises
+from support.exercises import CheckCase, check_dequantization, run_checks
 
 CHECKERS = [getattr(exercises, name) for name in exercises.__all__ if name.startswith("check_")]
-
-
-def assert_names_mistake(report, words: str, start: bool = False) -> None:
-    """``report`` failed, names a known mistake whose description contains ``words`` (starts
-    with them, if ``start``), and shows that mistake's sentence and hint instead of per-case
-    hints."""
-    assert report.status == "failed", repr(report)
-    assert report.mistake is not None, repr(report)
-    description = report.mistake.description
-    assert description.startswith(words) if start else words in description, description
-    text = repr(report)
-    assert f"It looks like your function {report.mistake.description}." in text
-    assert f"hint: {report.mistake.hint}" in text
 
 
 def stub(*args, **kwargs):
@@ -70,6 +60,7 @@ def test_a_function_that_raises_fails_every_case_with_its_error(check):
     report = check(raises)
     assert report.status == "failed" and report.passed == 0
     assert all(problem == "raised RuntimeError: boom" for _, problem, _ in report.results)
+    assert "raised RuntimeError: boom" in repr(report)
     assert report.mistake is None
 
 
@@ -78,3 +69,31 @@ def test_a_function_that_raises_fails_every_case_with_its_error(check):
 def test_not_a_function_is_a_clear_type_error(check, not_a_function):
     with pytest.raises(TypeError, match="pass your function itself"):
         check(not_a_function)
+
+
+# ------------------------------------------------------------------------------------------
+# run_checks itself
+# ------------------------------------------------------------------------------------------
+
+
+def test_run_checks_rejects_a_non_callable():
+    """Passing the result instead of the function is a TypeError with a clear message."""
+    with pytest.raises(TypeError, match="pass your function itself"):
+        check_dequantization(torch.ones(1))  # the dequantized tensor, not the function
+
+
+def test_run_checks_passes_fresh_copies_of_arguments():
+    """Each case gets deep copies: the caller's tensors are never modified."""
+    shared = torch.arange(4.0)
+    cases = [
+        CheckCase(f"case {i}", (shared,), lambda r: None if r == 6.0 else f"got {r}", "hint")
+        for i in range(2)
+    ]
+
+    def sum_then_clear(t):
+        total = t.sum().item()
+        t.zero_()
+        return total
+
+    assert run_checks("sum", sum_then_clear, cases).status == "passed"
+    assert torch.equal(shared, torch.arange(4.0))

@@ -1,9 +1,10 @@
-"""Tests for lesson 08 (replacing layers): the checker ``check_layers_to_replace``, the helper
-``layer_names`` and the facts the lesson prints about the replacement.
+"""Tests for lesson 08 (replacing layers): the checker ``check_layers_to_replace`` and the
+pitfall the lesson shows (``setattr`` with a dotted name).
 
 The learner-style functions below are written here, independently of the checker's own
 ``Mistake`` functions: each classic mistake must be rejected and named, every correct
-variant must pass.
+variant must pass. helper's ``layer_names`` and the facts the lesson prints about the
+replacement are tested in tests/helper/test_11_layers.py.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import copy
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import (
+    Outer,
+    assert_leaves_the_random_state_alone,
+    assert_names_mistake,
+    assert_passed,
+)
 from torch import nn
 
-import helper
 from helper import (
     W8A16LinearLayer,
     layer_names,
     replace_linear_with_target,
-    replace_linear_with_target_and_quantize,
 )
 from support.exercises import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
 
@@ -237,10 +241,7 @@ EXTRA = [(short_names_with_paths_excluded, "returns each layer's own name")]
 def test_correct_variants_pass(function):
     """Recursion with a prefix, named_modules() with every level checked, an explicit stack
     returning a set, and the helper run on a copy all pass every case."""
-    report = check_layers_to_replace(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 6
-    assert "Well done" in repr(report)
+    assert_passed(check_layers_to_replace(function), cases=6)
 
 
 @pytest.mark.parametrize(
@@ -302,65 +303,12 @@ def test_a_function_that_replaces_the_layers_does_not_spoil_later_cases():
 
 def test_checker_leaves_the_random_number_generator_alone():
     """The checker's models are built on the meta device: no random draws in the notebook."""
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_layers_to_replace(lesson_answer)
-    assert torch.equal(torch.rand(3), expected)
+    assert_leaves_the_random_state_alone(lambda: check_layers_to_replace(lesson_answer))
 
 
 # ------------------------------------------------------------------------------------------
 # helper.layer_names
 # ------------------------------------------------------------------------------------------
-
-
-class Inner(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(2, 2)
-        self.act = nn.ReLU()
-
-
-class Outer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb = nn.Embedding(5, 2)
-        self.first = nn.Linear(2, 2)
-        self.inner = Inner()
-        self.head = nn.Linear(2, 5, bias=False)
-
-
-def test_layer_names_lists_dotted_paths_in_order_and_accepts_tuples_and_subclasses():
-    model = Outer()
-    assert layer_names(model) == ["first", "inner.fc", "head"]
-    assert layer_names(model, nn.ReLU) == ["inner.act"]
-    assert layer_names(model, (nn.Embedding, nn.ReLU)) == ["emb", "inner.act"]
-    assert layer_names(model, nn.Module)[:2] == ["", "emb"]  # the model itself is ""
-
-    class MyLinear(nn.Linear):
-        pass
-
-    model.inner.fc = MyLinear(2, 2)
-    assert layer_names(model) == ["first", "inner.fc", "head"]
-
-
-def test_layer_names_after_replacement_splits_replaced_and_kept():
-    model = replace_linear_with_target_and_quantize(Outer(), W8A16LinearLayer, ["head"])
-    assert layer_names(model, W8A16LinearLayer) == ["first", "inner.fc"]
-    assert layer_names(model) == ["head"]
-
-
-def test_layer_names_bad_arguments():
-    with pytest.raises(TypeError, match="nn.Module"):
-        layer_names([nn.Linear(2, 2)])
-    with pytest.raises(TypeError, match="layer_class"):
-        layer_names(Outer(), "Linear")
-    with pytest.raises(TypeError, match="layer_class"):
-        layer_names(Outer(), ())
-
-
-def test_layer_names_is_exported_from_helper():
-    assert helper.layer_names is layer_names
 
 
 # ------------------------------------------------------------------------------------------
@@ -381,15 +329,3 @@ def test_setattr_with_a_dotted_name_adds_a_new_module_and_leaves_the_nested_one(
             setattr(model, name, W8A16LinearLayer(2, 2))
     assert isinstance(model.inner.fc, nn.Linear)
     assert "inner.fc" in dict(model.named_children())
-
-
-def test_quantizing_a_tied_head_makes_the_model_larger():
-    """The embedding keeps the float matrix; the quantized head adds an int8 copy."""
-    from support.models import model_size
-
-    model = Outer()
-    model.head.weight = model.emb.weight
-    kept = replace_linear_with_target_and_quantize(copy.deepcopy(model), W8A16LinearLayer, ["head"])
-    both = replace_linear_with_target_and_quantize(copy.deepcopy(model), W8A16LinearLayer, [])
-    assert model_size(both).total == model_size(kept).total + 5 * 2 + 5 * 4  # int8 + scales
-    assert both.emb.weight.dtype == torch.float32

@@ -1,20 +1,18 @@
-"""Tests for lesson 06 (weights and activations): the checker ``check_w8a32`` and the
-functions the lesson adds to helper.py (``sqnr_db_per_row``, ``plot_output_sqnr``).
+"""Tests for lesson 06 (weights and activations): the checker ``check_w8a32``.
 
 The learner-style functions below are written here, independently of the checker's own
 ``Mistake`` functions: each classic mistake must be rejected and named, every correct
-variant must pass.
+variant must pass. The functions the lesson adds to helper.py (``sqnr_db_per_row``,
+``plot_output_sqnr``) and the lesson's facts about W8A32 and W8A8 are tested in
+tests/helper/test_10_weights_and_activations.py.
 """
 
 from __future__ import annotations
 
-import math
-
-import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed, case_status
 
 import helper
 from support.exercises import W8A32_MISTAKES, check_w8a32
@@ -102,15 +100,8 @@ def w8a32_divides(input, q_w, s_w, z_w):
 # check_w8a32
 # ------------------------------------------------------------------------------------------
 
+#: The checker's cases, in order (``case_status`` names each report's results by them).
 CASES = ("course, per tensor", "course, per channel", "batch 4x3", "asymmetric", "zero points")
-
-
-def case_status(report):
-    """{case: passed?} for the five cases of check_w8a32, in order."""
-    assert len(report.results) == len(CASES)
-    return {
-        name: problem is None for name, (_, problem, _) in zip(CASES, report.results, strict=True)
-    }
 
 
 @pytest.mark.parametrize(
@@ -128,10 +119,7 @@ def case_status(report):
 def test_correct_variants_pass(function):
     """Dequantize-first, @ with .T, helper's dequantization, a scale laid along the output's
     last axis, float64 arithmetic and helper's own function all pass every case."""
-    report = check_w8a32(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(CASES)
-    assert "Well done" in repr(report)
+    assert_passed(check_w8a32(function), cases=len(CASES))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +171,7 @@ def test_every_checker_mistake_is_covered_by_a_learner_function_here():
 
 def test_scaling_after_linear_passes_only_the_per_tensor_cases():
     """The lesson's pitfall: a late scale is right for one scale and fails per channel."""
-    status = case_status(check_w8a32(w8a32_scale_after))
+    status = case_status(check_w8a32(w8a32_scale_after), CASES)
     assert status == {
         "course, per tensor": True,
         "course, per channel": False,
@@ -198,7 +186,7 @@ def test_scaling_after_linear_passes_only_the_per_tensor_cases():
 
 def test_course_code_is_right_on_the_course_example_only():
     """F.linear(x, q) * s + z passes the course's own example and nothing else."""
-    status = case_status(check_w8a32(w8a32_course_code))
+    status = case_status(check_w8a32(w8a32_course_code), CASES)
     assert status["course, per tensor"]
     assert not any(passed for name, passed in status.items() if name != "course, per tensor")
 
@@ -206,7 +194,7 @@ def test_course_code_is_right_on_the_course_example_only():
 def test_int8_subtraction_fails_exactly_where_int8_wraps():
     """q_w - z_w in int8 wraps only in the asymmetric case (127 - (-5) = 132 -> -124); the
     int64 per-channel zero points promote the subtraction and stay right."""
-    status = case_status(check_w8a32(w8a32_subtracts_in_int8))
+    status = case_status(check_w8a32(w8a32_subtracts_in_int8), CASES)
     assert [name for name, passed in status.items() if not passed] == ["asymmetric"]
     assert "z_w = -5" in check_w8a32(w8a32_subtracts_in_int8).results[3][0]
 
@@ -214,7 +202,7 @@ def test_int8_subtraction_fails_exactly_where_int8_wraps():
 def test_mistakes_without_a_zero_point_problem_pass_the_symmetric_cases():
     """q * s + z, a missing or added zero point: right while z = 0, wrong once it is not."""
     for function in (w8a32_q_times_s_plus_z, w8a32_without_zero_point, w8a32_adds_zero_point):
-        status = case_status(check_w8a32(function))
+        status = case_status(check_w8a32(function), CASES)
         assert status["course, per tensor"] and status["course, per channel"]
         assert status["batch 4x3"]
         assert not status["asymmetric"] and not status["zero points"]
@@ -244,80 +232,7 @@ def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
 # The lesson's facts, checked outside the notebook
 # ------------------------------------------------------------------------------------------
 
-COURSE_INPUT = torch.tensor([[1.0, 2.0, 3.0]])
-COURSE_WEIGHT = torch.tensor([[-2.0, -1.13, 0.42], [-1.51, 0.25, 1.62], [0.23, 1.35, 2.15]])
-
-
-def test_per_channel_scale_after_linear_broadcasts_and_only_the_diagonal_is_right():
-    """A (1, 3) output times a (3, 1) scale is (3, 3); its diagonal is the right output."""
-    q, s = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
-    late = F.linear(COURSE_INPUT, q.float()) * s
-    right = helper.quantized_linear_W8A32_without_bias(COURSE_INPUT, q, s, 0)
-    assert late.shape == (3, 3)
-    assert torch.allclose(torch.diagonal(late), right[0])
-
-
-def test_w8a8_integer_product_equals_the_float_product_of_dequantized_tensors():
-    """Factoring per-token and per-channel scales out of an int32 sum changes nothing."""
-    x = torch.tensor([[1.0, 2.0, 3.0], [0.02, -0.05, 0.01]])
-    q_x, s_x = helper.linear_q_symmetric_per_channel(x, dim=0)
-    q_w, s_w = helper.linear_q_symmetric_per_channel(COURSE_WEIGHT, dim=0)
-    integer = helper.quantized_linear_W8A8_without_bias(q_x, s_x, 0, q_w, s_w, 0)
-    x_back = helper.linear_dequantization(q_x, s_x, 0).double()
-    w_back = helper.linear_dequantization(q_w, s_w, 0).double()
-    assert torch.allclose(integer.double(), x_back @ w_back.T, rtol=1e-6, atol=1e-9)
-
 
 # ------------------------------------------------------------------------------------------
 # helper.sqnr_db_per_row and helper.plot_output_sqnr
 # ------------------------------------------------------------------------------------------
-
-
-def test_sqnr_per_row_is_sqnr_db_of_each_row():
-    """Row b of the result is sqnr_db of row b."""
-    generator = torch.Generator().manual_seed(0)
-    y = torch.randn(5, 7, generator=generator)
-    y_back = y + 0.01 * torch.randn(5, 7, generator=generator)
-    per_row = helper.sqnr_db_per_row(y, y_back)
-    assert per_row.dtype == torch.float64 and per_row.shape == (5,)
-    for row in range(5):
-        assert math.isclose(per_row[row].item(), helper.sqnr_db(y[row], y_back[row]), rel_tol=1e-9)
-
-
-def test_sqnr_per_row_exact_and_lost_rows():
-    """An exact row is inf, an all-zero row that comes back non-zero -inf, a zeroed row 0."""
-    y = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, -4.0]])
-    y_back = torch.tensor([[1.0, 2.0], [0.5, 0.0], [0.0, 0.0]])
-    assert helper.sqnr_db_per_row(y, y_back).tolist() == [math.inf, -math.inf, 0.0]
-
-
-def test_sqnr_per_row_rejects_bad_input_and_leaves_inputs_alone():
-    """Shape mismatch and 0-dim tensors raise ValueError; the inputs are not modified."""
-    y, y_back = torch.ones(2, 3), torch.zeros(2, 3)
-    before = y.clone(), y_back.clone()
-    helper.sqnr_db_per_row(y, y_back)
-    assert torch.equal(y, before[0]) and torch.equal(y_back, before[1])
-    with pytest.raises(ValueError, match="shape"):
-        helper.sqnr_db_per_row(torch.ones(2, 3), torch.ones(3, 2))
-    with pytest.raises(ValueError, match="0-dim"):
-        helper.sqnr_db_per_row(torch.tensor(1.0), torch.tensor(1.5))
-
-
-def test_plot_output_sqnr_returns_a_closed_figure_with_two_panels():
-    """The figure is closed for pyplot (shown once) and has a bar per output."""
-    y = torch.tensor([[1.0, 2.0, 3.0], [0.1, 0.2, -0.3]])
-    outputs = {"a": y + 0.01, "b": y * 1.1, "exact": y.clone()}
-    fig = helper.plot_output_sqnr(y, outputs, "title")
-    assert not plt.fignum_exists(fig.number)
-    left, right = fig.axes[:2]
-    assert len(left.patches) == 3
-    assert [t.get_text() for t in left.get_yticklabels()] == ["a", "b", "exact"]
-    assert len(right.get_lines()) == 3
-
-
-def test_plot_output_sqnr_bad_input():
-    """A 1-D reference or an empty dict is refused with a clear error."""
-    with pytest.raises(ValueError, match="2-D"):
-        helper.plot_output_sqnr(torch.ones(3), {"a": torch.ones(3)})
-    with pytest.raises(TypeError, match="dict"):
-        helper.plot_output_sqnr(torch.ones(2, 3), {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import UNPACK2_MISTAKES, check_unpack_2bit
@@ -135,10 +135,7 @@ def unpack_int64(packed):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_unpack_2bit(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 4
-    assert "Well done" in repr(report)
+    assert_passed(check_unpack_2bit(function), cases=4)
 
 
 @pytest.mark.parametrize(

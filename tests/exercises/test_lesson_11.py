@@ -1,37 +1,29 @@
-"""Tests for lesson 11 (save and load): the checker ``check_w8a16_bytes`` and the facts the
-lesson prints about saving the digits classifier and loading it into a meta skeleton.
+"""Tests for lesson 11 (save and load): the checker ``check_w8a16_bytes`` and facts the
+lesson relies on (the size ratio of a W8A16 layer, ``torch.load(weights_only=True)``).
 
 The learner-style functions below are written here, independently of the checker's own
 ``Mistake`` functions: each classic mistake must be rejected and named, every correct
-variant must pass. Nothing here loads MiniLM, so the file runs in a few seconds.
+variant must pass. Nothing here loads MiniLM, so the file runs in a few seconds. What the
+lesson prints about saving the digits classifier and loading it into a meta skeleton is
+tested in tests/test_models.py.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import pickle
-import struct
 
 import pytest
 import torch
-from safetensors import safe_open
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_leaves_the_random_state_alone, assert_names_mistake, assert_passed
 from torch import nn
 
 from helper import (
     W8A16LinearLayer,
-    replace_linear_with_target,
-    replace_linear_with_target_and_quantize,
 )
 from support.exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
 from support.models import (
-    DigitsMLP,
-    digits_classifier,
-    load_digits_split,
-    load_quantized,
     model_size,
-    save_quantized,
 )
 
 BYTES_PER_NUMBER = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch.float64: 8}
@@ -183,10 +175,7 @@ MISTAKEN = [
 def test_correct_variants_pass(function):
     """Arithmetic with itemsize or finfo bits, the meta layer's own tensors (a tensor result),
     a float result and real empty tensors all pass every case."""
-    report = check_w8a16_bytes(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 5
-    assert "Well done" in repr(report)
+    assert_passed(check_w8a16_bytes(function), cases=5)
 
 
 @pytest.mark.parametrize(
@@ -248,50 +237,12 @@ def test_odd_results_are_failures_not_crashes():
 
 def test_checker_leaves_the_random_number_generator_alone():
     """The reference layers are built on the meta device: no random draws in the notebook."""
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    check_w8a16_bytes(lesson_answer)
-    assert torch.equal(torch.rand(3), expected)
+    assert_leaves_the_random_state_alone(lambda: check_w8a16_bytes(lesson_answer))
 
 
 # ------------------------------------------------------------------------------------------
 # What the lesson prints
 # ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """The lesson's two digits files: the float model and the W8A16 one with its note."""
-    folder = tmp_path_factory.mktemp("lesson11")
-    float_model = digits_classifier()
-    quantized = replace_linear_with_target_and_quantize(
-        digits_classifier(), W8A16LinearLayer, ["classifier"]
-    )
-    float_bytes = save_quantized(float_model, folder / "digits-float32.safetensors")
-    path = folder / "digits-w8a16.safetensors"
-    quantized_bytes = save_quantized(
-        quantized, path, note="W8A16LinearLayer; kept in float: classifier"
-    )
-    return float_model, quantized, path, float_bytes, quantized_bytes
-
-
-def test_file_sizes_and_header_are_the_ones_the_lesson_prints(saved):
-    """26,736 and 8,912 bytes; 8 bytes of length, a 672-byte JSON header with the note, then
-    the 8,232 bytes of the tensors, in this order."""
-    _, quantized, path, float_bytes, quantized_bytes = saved
-    assert (float_bytes, quantized_bytes) == (26_736, 8_912)
-    raw = path.read_bytes()
-    length = struct.unpack("<Q", raw[:8])[0]
-    assert length == 672
-    header = json.loads(raw[8 : 8 + length])
-    assert header.pop("__metadata__") == {"note": "W8A16LinearLayer; kept in float: classifier"}
-    assert sorted(header) == sorted(quantized.state_dict())
-    assert max(entry["data_offsets"][1] for entry in header.values()) == 8_232
-    assert 8 + length + 8_232 == len(raw) == quantized_bytes
-    with safe_open(path, framework="pt") as file:
-        assert file.get_slice("hidden1.int8_weights").get_dtype() == "I8"
-        assert file.get_slice("hidden1.scales").get_shape() == [64]
 
 
 @pytest.mark.parametrize("n_in", [1, 10, 32, 64, 384, 1536, 4096])
@@ -304,43 +255,6 @@ def test_per_layer_ratio_is_4_minus_28_over_in_plus_8(n_in):
         assert before * (n_in + 8) == after * 4 * (n_in + 1)
         assert after == lesson_answer(n_in, n_out)
         assert before / after == pytest.approx(4 - 28 / (n_in + 8))
-
-
-def test_meta_skeleton_loads_to_identical_tensors_and_logits(saved):
-    """The lesson's skeleton, loaded: every tensor and the logits are bit-for-bit identical."""
-    _, quantized, path, _, _ = saved
-    with torch.device("meta"):
-        skeleton = DigitsMLP()
-        replace_linear_with_target(skeleton, W8A16LinearLayer, ["classifier"])
-    assert all(t.is_meta for t in skeleton.state_dict().values())
-    loaded = load_quantized(skeleton, path)
-    assert loaded is skeleton
-    reference = quantized.state_dict()
-    assert loaded.state_dict().keys() == reference.keys()
-    for name, tensor in loaded.state_dict().items():
-        assert tensor.dtype == reference[name].dtype and torch.equal(tensor, reference[name])
-    x = load_digits_split()[2]
-    with torch.no_grad():
-        assert torch.equal(loaded(x), quantized(x))
-
-
-def test_mismatched_skeletons_give_the_errors_the_lesson_shows(saved):
-    """Every layer replaced, or the float architecture: a ValueError listing what differs,
-    with the file's name and no folder."""
-    path = saved[2]
-    with torch.device("meta"):
-        everything = replace_linear_with_target(DigitsMLP(), W8A16LinearLayer, [])
-        float_skeleton = DigitsMLP()
-    with pytest.raises(ValueError) as error:
-        load_quantized(everything, path)
-    message = str(error.value)
-    assert "missing: classifier.int8_weights, classifier.scales" in message
-    assert "unexpected: classifier.weight" in message
-    assert "classifier.bias: file (10,) torch.float32, model (1, 10) torch.float32" in message
-    assert message.startswith("the file digits-w8a16.safetensors does not fit")
-    assert str(path.parent) not in message
-    with pytest.raises(ValueError, match="missing: hidden1.weight, hidden2.weight"):
-        load_quantized(float_skeleton, path)
 
 
 def test_weights_only_refuses_a_pickle_that_calls_a_function():

@@ -1,33 +1,20 @@
-"""Tests for lesson 05 (granularity): its checker, check_per_row_quantization, and the two
-helper.py functions the lesson adds, bits_per_weight and plot_granularity_tradeoff.
+"""Tests for lesson 05 (granularity): its checker, check_per_row_quantization.
 
 The checker is run on learner-style functions written here, independently of the checker's
 own Mistake functions: the stub, correct variants (float32 or float64, torch.clamp or
 torch.maximum for the floor, amax or max(...).values), each classic mistake, and functions
-that raise or forget to return.
+that raise or forget to return. The helper.py functions the lesson adds, bits_per_weight and
+plot_granularity_tradeoff, are tested in tests/helper/test_09_granularity.py.
 """
 
 from __future__ import annotations
 
-import math
-
-import matplotlib
 import pytest
 import torch
-from matplotlib.figure import Figure
-from test_exercises_contract import assert_names_mistake
+from conftest import assert_names_mistake, assert_passed
 
 import helper
-from helper import (
-    TradeoffPoint,
-    bits_per_weight,
-    granularity_block_size,
-    plot_granularity_tradeoff,
-)
-from support.examples import varied_rows_weight
 from support.exercises import PER_ROW_MISTAKES, check_per_row_quantization
-
-matplotlib.use("Agg")
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -148,10 +135,7 @@ def per_row_swapped(weight):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    report = check_per_row_quantization(function)
-    assert report.status == "passed", repr(report)
-    assert report.passed == len(report.results) == 4
-    assert "Well done" in repr(report)
+    assert_passed(check_per_row_quantization(function), cases=4)
 
 
 @pytest.mark.parametrize(
@@ -231,106 +215,6 @@ def test_checker_does_not_modify_the_learners_inputs():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("granularity", "keywords", "n_bits", "expected"),
-    [
-        ("per_tensor", {}, 8, 8 + 32 / 65536),
-        ("per_channel", {"dim": 0}, 8, 8 + 32 / 256),
-        ("per_channel", {"dim": 1}, 4, 4 + 32 / 256),
-        ("per_group", {"group_size": 32}, 4, 5.0),
-        ("per_group", {"group_size": 8}, 4, 8.0),
-    ],
-)
-def test_bits_per_weight_is_n_bits_plus_the_scales_share(granularity, keywords, n_bits, expected):
-    block = granularity_block_size((256, 256), granularity, **keywords)
-    assert math.isclose(bits_per_weight((256, 256), block, n_bits), expected)
-
-
-def test_bits_per_weight_float16_scales_and_zero_points():
-    block = granularity_block_size((64, 64), "per_group", group_size=16)
-    assert bits_per_weight((64, 64), block, 4, scale_bits=16) == 5.0
-    assert bits_per_weight((64, 64), block, 4, scale_bits=16, zero_point_bits=8) == 5.5
-
-
-def test_bits_per_weight_of_the_test_tensor():
-    """On a 3x3 tensor the scales cost more than the values: 8 + 32 * 3 / 9 bits per row."""
-    assert math.isclose(bits_per_weight((3, 3), (1, 3)), 8 + 32 / 3)
-    assert math.isclose(bits_per_weight((3, 3), (3, 3)), 8 + 32 / 9)
-
-
-@pytest.mark.parametrize(
-    ("args", "keywords", "message"),
-    [
-        (((4, 6), (1, 4)), {}, "does not divide"),
-        (((4, 6), (1, 3)), {"n_bits": 0}, "n_bits"),
-        (((4, 6), (1, 3)), {"scale_bits": -1}, "scale_bits"),
-        (((4, 6), (1, 3)), {"zero_point_bits": 1.5}, "zero_point_bits"),
-        (((), ()), {}, "no elements"),
-    ],
-)
-def test_bits_per_weight_bad_input(args, keywords, message):
-    with pytest.raises(ValueError, match=message):
-        bits_per_weight(*args, **keywords)
-
-
 # ------------------------------------------------------------------------------------------
 # helper.plot_granularity_tradeoff
 # ------------------------------------------------------------------------------------------
-
-
-def measured_points():
-    """The lesson's comparison, on a smaller weight."""
-    weight = varied_rows_weight(16, 16, seed=0)
-    choices = {
-        "per tensor": granularity_block_size(weight.shape),
-        "per channel, dim 0": granularity_block_size(weight.shape, "per_channel", dim=0),
-        "per group of 4": granularity_block_size(weight.shape, "per_group", group_size=4),
-    }
-    points = []
-    for n_bits in (8, 4):
-        for label, block in choices.items():
-            q, s, z = helper.quantize_blockwise(weight, block, n_bits=n_bits, symmetric=True)
-            back = helper.dequantize_affine(q, block, s, z)
-            mse = helper.quantization_error(weight, back).item()
-            cost = bits_per_weight(weight.shape, block, n_bits)
-            points.append(TradeoffPoint(label, n_bits, cost, mse))
-    return points
-
-
-def test_plot_has_two_log_panels_with_one_line_per_bit_width():
-    points = measured_points()
-    fig = plot_granularity_tradeoff(points, title="a title")
-    assert isinstance(fig, Figure)
-    by_label, by_cost = fig.axes[:2]
-    for ax in (by_label, by_cost):
-        assert ax.get_yscale() == "log"
-        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
-        assert [line.get_label() for line in ax.lines] == ["8-bit values", "4-bit values"]
-    eight = by_cost.lines[0]
-    assert list(eight.get_xdata()) == [p.bits_per_weight for p in points[:3]]
-    assert list(eight.get_ydata()) == [p.mse for p in points[:3]]
-    ticks = [t.get_text() for t in by_label.get_xticklabels()]
-    assert ticks == ["1: per tensor", "2: per channel, dim 0", "3: per group of 4"]
-    assert sorted(t.get_text() for t in by_cost.texts) == ["1", "1", "2", "2", "3", "3"]
-    assert fig._suptitle.get_text() == "a title"
-
-
-def test_plot_is_closed_for_pyplot_and_accepts_plain_tuples():
-    import matplotlib.pyplot as plt
-
-    before = plt.get_fignums()
-    plot_granularity_tradeoff([("per tensor", 8, 8.0, 1e-4)])
-    assert plt.get_fignums() == before
-
-
-@pytest.mark.parametrize(
-    ("points", "message"),
-    [
-        ([], "empty"),
-        ([("per tensor", 8, 8.0, 0.0)], "positive"),
-        ([("x", 8, 8.0, math.nan)], "finite"),
-    ],
-)
-def test_plot_bad_input(points, message):
-    with pytest.raises(ValueError, match=message):
-        plot_granularity_tradeoff(points)
