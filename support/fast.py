@@ -9,11 +9,12 @@ readable line each::
 That line allocates a full-size temporary per operation (``r / s``, ``round``, ``+ z``,
 ``clamp``) and makes five passes over memory. For a tensor of more than ``CHUNK_ELEMENTS``
 elements helper hands the work to this module instead, which computes exactly the same numbers
-(tests/helper check it bit for bit) in place, in cache-sized chunks of one work buffer. The
-differences: no temporaries; a 1-element scale or zero point becomes a Python number; a zero
-point of 0 (symmetric mode) is not added at all; a per-block scale is sliced along the rows with
-the data. On a 4096x4096 float32 tensor the one-liner was about 4x slower
-(benchmarks/bench_quantize.py).
+(tests/helper check it bit for bit) in place, in cache-sized chunks of rows, the chunks shared
+between worker threads that each run PyTorch on one thread (see "Threads that wait for each
+other" below). The differences: no temporaries; a 1-element scale or zero point becomes a
+Python number; a zero point of 0 (symmetric mode) is not added at all; a per-block scale is
+sliced along the rows with the data. On a 4096x4096 float32 tensor the one-liner was about 4x
+slower (benchmarks/bench_quantize.py).
 
 ``int8_linear`` is the same idea for ``helper.w8_a16_forward``: a large int8 weight is
 converted to float a block of rows at a time into one reused buffer.
@@ -24,7 +25,9 @@ Import direction: this module imports only torch; ``helper`` imports it, never t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -32,23 +35,72 @@ import torch.nn.functional as F
 
 __all__ = ["CHUNK_ELEMENTS", "quantize", "dequantize", "int8_linear"]
 
-#: How many elements the quantize and dequantize loops handle at a time: 4 MiB of float32,
-#: small enough to stay in a CPU's larger caches, large enough that each operation still
-#: splits over the CPU's threads and that a 4096x4096 tensor takes only 16 chunks. Every
-#: operation is a parallel region whose threads wait for each other, and on a machine busy
-#: with other programs each wait can cost a time slice: with 2**18 (64 chunks) a round trip
-#: measured 35 ms on an idle 2-core machine but up to 4 s on a busy one; 2**20 measured 33 ms
-#: idle and stayed within a few times that when busy. helper uses this module only for
-#: tensors of more than one chunk.
+#: How many elements a chunk holds: 4 MiB of float32, small enough to stay in a CPU's larger
+#: caches. helper uses this module only for tensors of more than one chunk.
 CHUNK_ELEMENTS = 1 << 20
 
 
-def _row_chunks(shape: Sequence[int]) -> Iterator[slice]:
-    """Slices along the first dimension, each covering roughly ``CHUNK_ELEMENTS`` elements."""
-    per_row = math.prod(shape[1:])
+def _row_chunks(start: int, stop: int, per_row: int) -> Iterator[slice]:
+    """Slices of rows ``start..stop``, each covering roughly ``CHUNK_ELEMENTS`` elements."""
     step = max(1, CHUNK_ELEMENTS // max(per_row, 1))
-    for start in range(0, shape[0], step):
-        yield slice(start, start + step)
+    for first in range(start, stop, step):
+        yield slice(first, min(first + step, stop))
+
+
+# Threads that wait for each other ---------------------------------------------------------------
+# Every PyTorch operation on a large tensor is a parallel region: its threads split the work and
+# wait for each other at the end. A chunked loop makes several such regions per chunk, and when
+# another program keeps a core busy (a second notebook, a shared Binder CPU) each wait can cost a
+# time slice: a 4096x4096 round trip took 0.5 to 2 s that way against 0.1 s for PyTorch's own
+# kernels (benchmarks/bench_load.py). So the chunks are split between worker threads instead,
+# each running PyTorch on one thread: the workers never wait for each other until the end, and a
+# worker that is paused delays only its own rows. PyTorch releases Python's lock while it
+# computes, so the workers really run in parallel.
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _single_threaded() -> None:
+    """A worker's set-up: PyTorch uses one thread there (a per-thread setting)."""
+    torch.set_num_threads(1)
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The worker threads, made on first use; ``None`` where PyTorch's thread count turns out
+    to be one setting for the whole process (then setting it in a worker would change it for
+    the caller too, and the chunks run in the caller's thread instead)."""
+    global _POOL
+    if _POOL is None:
+        threads = torch.get_num_threads()
+        _POOL = ThreadPoolExecutor(max(os.cpu_count() or 1, 2), initializer=_single_threaded)
+        _POOL.submit(lambda: None).result()
+        if torch.get_num_threads() != threads:  # a process-wide setting: undo it, do without
+            torch.set_num_threads(threads)
+            _POOL.shutdown()
+            _POOL = False
+    return _POOL or None
+
+
+def _over_rows(n_rows: int, per_row: int, device: torch.device, work: Callable, scratch) -> None:
+    """Run ``work(rows, buffer)`` for chunks of rows covering ``0..n_rows``: split between as
+    many single-threaded workers as PyTorch has threads (CPU tensors), else in this thread.
+    ``scratch(n)`` makes a work buffer of ``n`` elements, one per worker, reused chunk by chunk."""
+    largest = max(1, CHUNK_ELEMENTS // max(per_row, 1)) * per_row  # elements in one chunk
+
+    def rows_from(a: int, b: int) -> None:
+        buffer = scratch(min(largest, (b - a) * per_row))
+        for rows in _row_chunks(a, b, per_row):
+            work(rows, buffer)
+
+    parts = min(torch.get_num_threads(), -(-n_rows * per_row // CHUNK_ELEMENTS), n_rows)
+    pool = _pool() if parts > 1 and device.type == "cpu" else None
+    if pool is None:
+        rows_from(0, n_rows)
+        return
+    bounds = [n_rows * i // parts for i in range(parts + 1)]
+    jobs = [pool.submit(rows_from, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    for job in jobs:
+        job.result()  # re-raises a worker's error here
 
 
 def _as_number_if_single(param: Any, precision: torch.dtype) -> Any:
@@ -92,17 +144,19 @@ def quantize(
     zero_point = _as_number_if_single(zero_point, r.dtype)  # whole numbers: exact in float
     shift = _is_nonzero(zero_point)
     out = torch.empty(r.shape, dtype=dtype, device=r.device)
-    largest_chunk = max(CHUNK_ELEMENTS, math.prod(r.shape[1:]))  # see _row_chunks
-    work = torch.empty(min(r.numel(), largest_chunk), dtype=r.dtype, device=r.device)
-    for rows in _row_chunks(r.shape):
+    per_row = math.prod(r.shape[1:])
+
+    def work(rows: slice, buffer: torch.Tensor) -> None:
         r_part = r[rows]
-        buf = work[: r_part.numel()].view(r_part.shape)
+        buf = buffer[: r_part.numel()].view(r_part.shape)
         torch.div(r_part, _chunk(scale, r.shape, rows), out=buf)
         buf.round_()  # half to even, like torch.round
         if shift:
             buf.add_(_chunk(zero_point, r.shape, rows))
         buf.clamp_(q_min, q_max)
         out[rows].copy_(buf)
+
+    _over_rows(r.shape[0], per_row, r.device, work, lambda n: r.new_empty(n))
     return out
 
 
@@ -118,12 +172,15 @@ def dequantize(
     zero_point = _as_number_if_single(zero_point, torch.float32)
     shift = _is_nonzero(zero_point)
     out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-    for rows in _row_chunks(q.shape):
+
+    def work(rows: slice, _: object) -> None:
         part = out[rows]
         part.copy_(q[rows])  # to float32 first: int8 q - z could wrap around
         if shift:
             part.sub_(_chunk(zero_point, q.shape, rows))
         part.mul_(_chunk(scale, q.shape, rows))
+
+    _over_rows(q.shape[0], math.prod(q.shape[1:]), q.device, work, lambda n: None)
     # q - z is exact in float32 (|q - z| < 2**17), not always in float16 or bfloat16: cast last
     return out if output_dtype == torch.float32 else out.to(output_dtype)
 
