@@ -1,4 +1,4 @@
-"""The interactive explorer (explorer.py), driven without a browser.
+"""The interactive explorer (support.explorer), driven without a browser.
 
 Every control value is set the way a learner sets it (through the widget's ``.value``, which
 runs the same observer the browser triggers), and the numbers the explorer shows are checked
@@ -7,6 +7,7 @@ images) is checked against an ordinary full draw of the same state, pixel for pi
 """
 
 import gc
+import inspect
 import io
 import math
 import subprocess
@@ -1134,6 +1135,27 @@ def test_the_quantizer_hands_over_its_block_size():
     assert isinstance(result, QuantizerResult)
     assert result.block_size == (1, 3) and tuple(result.scale.shape) == (4, 2)
     assert per_element(result.scale, tensor.shape, result.block_size).shape == tensor.shape
+
+
+def test_the_package_re_exports_every_public_name_of_its_modules():
+    """``support.explorer`` is a package of modules; ``from support.explorer import ...``
+    still gives every public name they define (the very same object), as the single module
+    did, and ``__all__`` lists only names it has."""
+    from support.explorer import compute, drawing, settings, widget
+
+    missing = []
+    for module in (settings, compute, drawing, widget):
+        for name, value in vars(module).items():
+            defined_here = getattr(value, "__module__", module.__name__) == module.__name__
+            imported = inspect.ismodule(value) or value is getattr(helper, name, None)
+            imported = imported or name == "TYPE_CHECKING"
+            if name.startswith("_") or not defined_here or imported:
+                continue
+            if getattr(explorer_module, name, None) is not value:
+                missing.append(f"{module.__name__}.{name}")
+    assert missing == []
+    assert all(hasattr(explorer_module, name) for name in explorer_module.__all__)
+    assert explorer_module.TENSOR_SOURCES is settings.TENSOR_SOURCES
 
 
 def test_explore_returns_the_widget_box():
