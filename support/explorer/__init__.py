@@ -13,11 +13,15 @@ quantization it shows comes from ``helper.py`` (``quantize_blockwise`` and
 
 How it stays quick: the picture is drawn once in full (axes, labels, colour bars, histogram),
 then every change redraws only the artists that change (images, cell numbers, colour-bar
-labels, titles, grid lines) over a saved copy of that background (blitting). Texts and small
-images drawn before are replayed from a cache of their glyphs and pixels (``_Sprites``), and
-the pixels are encoded as PNG with zlib at a low compression level (``png_bytes``). The layout
-is computed once per tensor shape, with room for the longest labels, and never again. Tests
-check that this draws exactly the pixels an ordinary full draw of the same state draws.
+labels, titles, grid lines) over a saved copy of that background (blitting, with matplotlib's
+public ``set_animated``, ``canvas.copy_from_bbox``, ``canvas.restore_region`` and
+``Figure.draw_artist``). The figure is cut into regions (each heatmap with its colour bar and
+title, the histogram, the suptitle) whose changing artists draw nowhere else; a region's
+pixels are saved as drawn, under a key of what was drawn there, and when a setting comes back
+they are put back instead of drawn again (``drawing._SavedPixels``). Pillow encodes the pixels
+as PNG with zlib at a low compression level (``png_bytes``). The layout is computed once per
+tensor shape, with room for the longest labels, and never again. Tests check that this draws
+exactly the pixels an ordinary full draw of the same state draws.
 
 The modules, and the way their imports point (each imports only those above it, plus
 ``helper`` and ``support.examples``; nothing imports this package but its users):
@@ -60,7 +64,6 @@ from support.explorer.drawing import (  # noqa: F401
     HISTOGRAM_BINS,
     MAX_GRID_LINES,
     PNG_COMPRESS_LEVEL,
-    _Sprites,
     drawing_for,
     png_bytes,
 )

@@ -1,7 +1,8 @@
 """The explorer's settings as plain data: its menus, its tensor menu and its controls.
 
 Part of ``support.explorer`` (see the package's docstring). Imports point one way: this module
-imports ``helper`` and ``support.examples`` and nothing else of the explorer; ``compute``,
+imports ``helper`` and ``support.examples`` and nothing else of the explorer (its type hints
+name ``widget.QuantizationExplorer``, imported for type checkers only); ``compute``,
 ``drawing`` and ``widget`` import it.
 """
 
