@@ -315,7 +315,7 @@ class _BlitDrawing:
         """Draw (blit) the current state; returns the canvas's RGBA buffer."""
         canvas = self.figure.canvas
         key = self.background_key()
-        if key != self._background_key:
+        if key != self._background_key:  # (the same background drawn again keeps them)
             self.saved.clear()  # those pixels lie over another background
         if self._background is None or key != self._background_key:
             canvas.draw()  # everything that is not animated
