@@ -7,15 +7,18 @@ observer quantizes, updates the figure's artists, renders PNG bytes and hands th
 HTML numbers to the widgets. The baseline is what the explorer avoids: building a fresh
 ``plot_quantization_errors`` figure for every change and rendering it at the same resolution.
 
-The target (issue 7): the default redraw (the lesson's 3x3 test tensor, four annotated
+The target (issues 7 and 13): the default redraw (the lesson's 3x3 test tensor, four annotated
 heatmaps, with the mode and granularity controls in place) at least 4x faster than the fresh
-figure, measured in the same run. Three versions of the default redraw are timed:
+figure, measured in the same run, for states seen before and for new ones. Three versions of
+the default redraw are timed:
 
 - "states seen before": the bit slider cycles 8 -> 2, as a learner drags it back and forth;
-  the explorer's cache of drawn texts and images (``explorer._Sprites``) then holds them.
-- "every state new": the same, with that cache emptied before each redraw (the first time a
-  learner reaches a setting).
-- "no blitting": the cache emptied and the saved background dropped before each redraw, so
+  the pixels the explorer saved of every region of the figure (each panel, the title) as it
+  drew them (``support.explorer.drawing._SavedPixels``) are then put back, not drawn again.
+- "every state new": the same, with those saved pixels forgotten before each redraw (the
+  first time a learner reaches a setting): every animated artist is drawn over the saved
+  background (blitting alone).
+- "no blitting": the saved pixels and the saved background dropped before each redraw, so
   the whole figure is drawn every time (what the explorer did before blitting).
 
 All cases run interleaved (one redraw of each in turn, after one untimed warm-up each), so a
@@ -61,7 +64,7 @@ BITS = (8, 7, 6, 5, 4, 3, 2)
 def widget_redraw(settings: dict, forget: str = "") -> Callable[[int], object]:
     """One control change in the widgets: the bit slider moves, the observer redraws.
 
-    ``forget="cache"`` empties the drawn-text-and-image cache before each change;
+    ``forget="cache"`` forgets the saved pixels of the figure's regions before each change;
     ``forget="all"`` also drops the saved background (a full draw every time).
     """
     explorer = QuantizationExplorer()
@@ -77,7 +80,7 @@ def widget_redraw(settings: dict, forget: str = "") -> Callable[[int], object]:
             value = bits[(i + 1) % len(bits)]
         drawing = explorer._drawing
         if forget:
-            drawing.sprites.clear()
+            drawing.saved.clear()
         if forget == "all":
             drawing._background = None
         slider.value = value

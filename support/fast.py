@@ -17,7 +17,8 @@ sliced along the rows with the data. On a 4096x4096 float32 tensor the one-liner
 slower (benchmarks/bench_quantize.py).
 
 ``int8_linear`` is the same idea for ``helper.w8_a16_forward``: a large int8 weight is
-converted to float a block of rows at a time into one reused buffer.
+converted to float a block of rows at a time into one reused buffer. ``packed_linear`` does it
+for a packed weight (``helper.PackedLinearLayer``), one bit position of the bytes at a time.
 
 Import direction: this module imports only torch; ``helper`` imports it, never the reverse.
 """
@@ -33,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CHUNK_ELEMENTS", "quantize", "dequantize", "int8_linear"]
+__all__ = ["CHUNK_ELEMENTS", "quantize", "dequantize", "int8_linear", "packed_linear"]
 
 #: How many elements a chunk holds: 4 MiB of float32, small enough to stay in a CPU's larger
 #: caches. helper uses this module only for tensors of more than one chunk.
@@ -205,3 +206,48 @@ def int8_linear(x: torch.Tensor, q: torch.Tensor, compute: torch.dtype) -> torch
         weight.copy_(rows)
         parts.append(F.linear(x, weight))
     return torch.cat(parts, dim=-1)
+
+
+def packed_linear(x: torch.Tensor, packed: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """``x @ W.T`` for a weight stored packed (``helper.PackedLinearLayer``), without building
+    the unpacked weight. ``x`` is float (the compute dtype), its last dimension
+    ``in_features``; ``packed`` is uint8 ``(out_features, m)``, every byte holding ``k = 8 //
+    n_bits`` levels in offset binary, ``u = q + 2**(n_bits - 1)``, the first in the lowest bits.
+
+    Position ``p`` of every byte holds the levels of the input features ``p, p + k, p + 2k,
+    ...``. So the product splits into one product per position, each with that position's
+    bits as a float "plane" of shape ``(out_features, m)`` and every k-th input feature, and the
+    offset comes out of the sum once::
+
+        y[..., o] = sum_p  x[..., p::k] @ plane_p[o]   -   2**(n_bits - 1) * sum_i x[..., i]
+        plane_p   = (packed >> p * n_bits) & (2**n_bits - 1)
+
+    A plane is filled a block of rows at a time into one reused float buffer of about
+    ``CHUNK_ELEMENTS`` elements, as ``int8_linear`` does. Unpacking the whole weight first (its
+    int8 levels, then the offset removed) made one 2048x2048 4-bit layer 9x slower than the
+    int8 layer for one token (benchmarks/bench_packing.py). The sums are added in another
+    order than in ``x @ W.T``: the two differ by float rounding only. Zero padding at the end
+    of a row meets zero padding of ``x``, so it adds nothing.
+    """
+    out_features, m = packed.shape
+    k, mask, offset = 8 // n_bits, 2**n_bits - 1, 2 ** (n_bits - 1)
+    in_features = x.shape[-1]
+    if m * k != in_features:  # the rows were padded to whole bytes: pad x with zeros too
+        x = F.pad(x, (0, m * k - in_features))
+    positions = [x[..., p::k].contiguous() for p in range(k)]  # every k-th input feature
+    step = max(1, CHUNK_ELEMENTS // max(m, 1))
+    plane = torch.empty((min(step, out_features), m), dtype=x.dtype, device=x.device)
+    bits = torch.empty((min(step, out_features), m), dtype=torch.uint8, device=x.device)
+    parts = []
+    for start in range(0, out_features, step):
+        block = packed[start : start + step]
+        rows = block.shape[0]
+        part = None
+        for p, x_p in enumerate(positions):
+            torch.bitwise_right_shift(block, p * n_bits, out=bits[:rows])
+            plane[:rows].copy_(bits[:rows].bitwise_and_(mask))
+            product = F.linear(x_p, plane[:rows])
+            part = product if part is None else part.add_(product)
+        parts.append(part)
+    y = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    return y.sub_(offset * x.sum(dim=-1, keepdim=True))

@@ -1,12 +1,14 @@
-"""The interactive explorer (explorer.py), driven without a browser.
+"""The interactive explorer (support.explorer), driven without a browser.
 
 Every control value is set the way a learner sets it (through the widget's ``.value``, which
 runs the same observer the browser triggers), and the numbers the explorer shows are checked
-against helper's own functions called directly. The quick redraw (blitting, cached texts and
-images) is checked against an ordinary full draw of the same state, pixel for pixel.
+against helper's own functions called directly. The quick redraw (blitting, and regions put
+back as drawn before) is checked against an ordinary full draw of the same state, pixel for
+pixel.
 """
 
 import gc
+import inspect
 import io
 import math
 import subprocess
@@ -64,6 +66,7 @@ from support.explorer import (
     format_number,
     register_tensor_source,
 )
+from support.explorer import drawing as explorer_drawing
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -916,7 +919,7 @@ STATES = [
     {"n_bits": 4, "granularity": "per channel (rows)"},
     {"n_bits": 3, "granularity": "per channel (columns)", "dtype": "uint8"},
     {"n_bits": 12, "dtype": "int16", "granularity": "per group", "group_size": 3},
-    {"n_bits": 5},  # back to a state drawn before: cached texts and images
+    {"n_bits": 5},  # back to a state drawn before: its saved pixels are put back
     {"tensor_name": "random normal", "size": 4, "n_bits": 3},
     {"tensor_name": "random normal", "size": 64, "n_bits": 3},
     {"tensor_name": "random normal", "size": 64, "n_bits": 6, "mode": "symmetric"},
@@ -975,29 +978,61 @@ def test_the_background_is_redrawn_only_when_it_changes():
     assert drawing.full_draws == draws + 1
 
 
-def test_the_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(explorer_module._Sprites, "MAX_IMAGES", 5)
+def test_every_region_holds_its_own_artists():
+    """A redraw puts a region's saved pixels back instead of drawing its artists: right only
+    if they draw nowhere else, and if every animated artist belongs to one region. Drawn
+    alone over the background, each region's artists change pixels inside it and none
+    outside it."""
+    explorer = QuantizationExplorer()
+    for state in STATES:
+        explorer.render(**state)
+        drawing = explorer._drawing
+        canvas = drawing.figure.canvas
+        animated = [a for a in drawing.figure.findobj() if a.get_animated()]
+        assert sorted(map(id, drawing.animated())) == sorted(map(id, animated)), state
+        width, height = canvas.get_width_height()
+        for region in drawing.regions:
+            canvas.restore_region(drawing._background)
+            before = np.array(canvas.buffer_rgba())
+            for artist in region.artists:
+                drawing.figure.draw_artist(artist)
+            changed = np.any(np.asarray(canvas.buffer_rgba()) != before, axis=2)
+            x0, y0, x1, y1 = (round(v) for v in region.bbox.extents)
+            inside = np.zeros((height, width), dtype=bool)
+            inside[height - y1 : height - y0, x0:x1] = True  # rows run down, y runs up
+            assert changed[inside].any() and not changed[~inside].any(), (state, region.bbox)
+
+
+def test_the_saved_pixels_are_bounded(monkeypatch):
+    region_bytes = 4 * 240 * 240  # a little more than one panel of the 3x3 figure
+    monkeypatch.setattr(explorer_drawing._SavedPixels, "MAX_BYTES", 5 * region_bytes)
     explorer = QuantizationExplorer()
     for bits in range(8, 1, -1):
         explorer.render(n_bits=bits)
-        sprites = explorer._drawing.sprites
-        images = sum(key[0] == "image" for key in sprites.entries)
-        assert images == sprites.images <= 5
-    explorer.render(n_bits=3)  # still draws what a full draw draws after starting afresh
-    assert np.array_equal(
-        np.asarray(explorer._drawing.rgba())[:, :, :3], explorer._drawing.full_render()[:, :, :3]
-    )
+        saved = explorer._drawing.saved
+        assert saved.bytes == sum(size for _, size in saved.entries.values()) <= 5 * region_bytes
+        assert 3 <= len(saved.entries) <= 5 * 240 // 19  # at least the three latest panels
+    for bits in (8, 3):  # forgotten and kept: both still draw what a full draw draws
+        _, png = explorer.render(n_bits=bits)
+        assert np.array_equal(decoded(png), explorer._drawing.full_render()[:, :, :3]), bits
 
 
-def test_repeated_states_come_from_the_cache():
+def test_repeated_states_come_from_the_saved_pixels(monkeypatch):
     explorer = QuantizationExplorer()
     for bits in (8, 7, 6):
         explorer.render(n_bits=bits)
-    sprites = explorer._drawing.sprites
-    misses = sprites.misses
+    drawing = explorer._drawing
+    saved = drawing.saved
+    drawn = []
+    draw_artist = drawing.figure.draw_artist
+    monkeypatch.setattr(drawing.figure, "draw_artist", lambda a: drawn.append(a) or draw_artist(a))
+    misses, hits = saved.misses, saved.hits
     for bits in (8, 7, 6):
         explorer.render(n_bits=bits)
-    assert sprites.misses == misses and sprites.hits > 100
+    assert drawn == [] and saved.misses == misses  # nothing drawn again
+    assert saved.hits == hits + 3 * len(drawing.regions)
+    explorer.render(n_bits=5)  # a new state is drawn
+    assert drawing.panels[1].image in drawn and saved.misses == misses + len(drawing.regions)
 
 
 def test_the_png_is_the_canvas():
@@ -1018,9 +1053,8 @@ def test_the_layout_leaves_room_for_the_longest_labels():
     explorer = QuantizationExplorer()
     explorer.render(dtype="int16", n_bits=16, tensor_name="normal with one outlier", size=4)
     figure = explorer.figure
-    renderer = figure.canvas.get_renderer()
     panels = explorer._drawing.panels
-    boxes = [panel.ax.title.get_window_extent(renderer) for panel in panels]
+    boxes = [panel.ax.title.get_window_extent() for panel in panels]
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))  # no overlap
     assert all(box.x0 >= 0 and box.x1 <= figure.bbox.width for box in boxes)
 
@@ -1134,6 +1168,27 @@ def test_the_quantizer_hands_over_its_block_size():
     assert isinstance(result, QuantizerResult)
     assert result.block_size == (1, 3) and tuple(result.scale.shape) == (4, 2)
     assert per_element(result.scale, tensor.shape, result.block_size).shape == tensor.shape
+
+
+def test_the_package_re_exports_every_public_name_of_its_modules():
+    """``support.explorer`` is a package of modules; ``from support.explorer import ...``
+    still gives every public name they define (the very same object), as the single module
+    did, and ``__all__`` lists only names it has."""
+    from support.explorer import compute, drawing, settings, widget
+
+    missing = []
+    for module in (settings, compute, drawing, widget):
+        for name, value in vars(module).items():
+            defined_here = getattr(value, "__module__", module.__name__) == module.__name__
+            imported = inspect.ismodule(value) or value is getattr(helper, name, None)
+            imported = imported or name == "TYPE_CHECKING"
+            if name.startswith("_") or not defined_here or imported:
+                continue
+            if getattr(explorer_module, name, None) is not value:
+                missing.append(f"{module.__name__}.{name}")
+    assert missing == []
+    assert all(hasattr(explorer_module, name) for name in explorer_module.__all__)
+    assert explorer_module.TENSOR_SOURCES is settings.TENSOR_SOURCES
 
 
 def test_explore_returns_the_widget_box():
