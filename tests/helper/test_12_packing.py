@@ -39,7 +39,7 @@ from helper import (
     unpack_weights,
     w8_a16_forward,
 )
-from support import models
+from support import fast, models
 from support.examples import varied_rows_weight
 
 #: The hypothesis profile (conftest.py) with 120 examples per property.
@@ -337,6 +337,21 @@ def independent_levels(weight: torch.Tensor, n_bits: int) -> torch.Tensor:
     return torch.round(weight.double() / scale).clamp(-q_max - 1, q_max).to(torch.int8)
 
 
+def assert_equal_up_to_rounding(layer, x: torch.Tensor, levels: torch.Tensor) -> None:
+    """The packed forward (one product per bit position, the offset taken out once) against
+    unpacking first and ``w8_a16_forward``: the same sums added in another order. Each output
+    may differ by float32 rounding of the terms it adds, the offset's ``2**(n - 1) * |x|``
+    included: at most (terms + 2) * eps * scale * sum_i |x_i| (|u_i| + 2**(n - 1))."""
+    expected = w8_a16_forward(levels, x, layer.scales, layer.bias)
+    with torch.no_grad():
+        got = layer(x)
+    offset = 2 ** (layer.n_bits - 1)
+    u = levels.double().abs() + 2 * offset  # |q| + offset >= |u|, and the offset term itself
+    terms = x.shape[-1] + 2
+    bound = terms * torch.finfo(torch.float32).eps * (x.double().abs() @ u.T) * layer.scales
+    assert bool(((got.double() - expected.double()).abs() <= bound + 1e-30).all())
+
+
 @pytest.mark.parametrize("n_bits", [2, 4, 8])
 @pytest.mark.parametrize("in_features", [8, 7, 5, 1])
 def test_layer_stores_packed_levels_and_forward_uses_them(n_bits, in_features):
@@ -355,10 +370,35 @@ def test_layer_stores_packed_levels_and_forward_uses_them(n_bits, in_features):
     x = varied_rows_weight(3, in_features, seed=11)
     with torch.no_grad():
         layer.bias.copy_(torch.arange(6.0).reshape(1, 6) / 10)
-    assert torch.equal(layer(x), w8_a16_forward(levels, x, layer.scales, layer.bias))
+    assert_equal_up_to_rounding(layer, x, levels)
     dequantized = fake_quantize(weight, n_bits, "per_channel")
     expected = F.linear(x.double(), dequantized.double(), layer.bias.double().reshape(-1))
     assert torch.allclose(layer(x).double(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_bits", [2, 4, 8])
+@pytest.mark.parametrize(
+    ("out_features", "in_features", "batch"),
+    [(64, 96, (3,)), (37, 30, (2, 5)), (300, 256, (1,))],
+    ids=["batch", "padded-rows-3d-input", "one-token"],
+)
+def test_packed_forward_in_row_blocks_is_unpack_first_up_to_rounding(
+    n_bits, out_features, in_features, batch, monkeypatch
+):
+    """Row blocks of the planes (a small chunk size forces several), padded rows, batches of
+    any shape: the same as unpacking first, to float rounding; float16 and float64 inputs keep
+    their dtype."""
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 16 * 7)
+    generator = torch.Generator().manual_seed(n_bits * 100 + in_features)
+    layer = PackedLinearLayer(in_features, out_features, n_bits=n_bits)
+    layer.quantize(torch.randn(out_features, in_features, generator=generator))
+    with torch.no_grad():
+        layer.bias.normal_(generator=generator)
+    x = torch.randn(*batch, in_features, generator=generator)
+    assert_equal_up_to_rounding(layer, x, layer.unpacked_weights())
+    for dtype in (torch.float16, torch.float64):
+        with torch.no_grad():
+            assert layer(x.to(dtype)).dtype == dtype
 
 
 def test_subclasses_fix_the_width_and_the_constructor_can_override():
