@@ -186,7 +186,7 @@ def quantize_one_liner(
     >>> quantize_one_liner(torch.tensor([0.0, 7.0, 1000.0]), 3.5, -70, -128, 127)
     tensor([-70, -68, 127], dtype=torch.int8)
     """
-    if r.numel() > fast.CHUNK_ELEMENTS:  # large: the same numbers, computed in place in chunks
+    if r.numel() > fast.PARALLEL_ELEMENTS:  # large: the same numbers, in place, in worker threads
         return fast.quantize(r, scale, zero_point, q_min, q_max, dtype)
     return torch.clamp(torch.round(r / scale) + zero_point, q_min, q_max).to(dtype)
 
@@ -241,7 +241,7 @@ def dequantize_one_liner(
     >>> dequantize_one_liner(torch.tensor([-70, -68, 127], dtype=torch.int8), 3.5, -70)
     tensor([  0.0000,   7.0000, 689.5000])
     """
-    if q.numel() > fast.CHUNK_ELEMENTS:  # large: the same numbers, computed in place in chunks
+    if q.numel() > fast.PARALLEL_ELEMENTS:  # large: the same numbers, in place, in worker threads
         return fast.dequantize(q, scale, zero_point, output_dtype)
     return (scale * (q.to(torch.float32) - zero_point)).to(output_dtype)
 
@@ -1591,10 +1591,13 @@ def clipping_mse_curve(
             [0.1600]], dtype=torch.float64)
     """
     view, blocks, absmax, grid = _search_setup(tensor, block_size, dtype, n_bits, grid)
-    curves = []
-    for ratio in checks.ratios(ratios).tolist():
+
+    def mse_at(ratio: float) -> Tensor:  # one round trip of the whole tensor, every block at once
         back = _round_trip(view, ratio * absmax, dtype, n_bits, grid)
-        curves.append(_block_mse(back, view, blocks).reshape(blocks.n_blocks))
+        return _block_mse(back, view, blocks).reshape(blocks.n_blocks)
+
+    ratios = checks.ratios(ratios).tolist()
+    curves = fast.map_in_workers(mse_at, ratios, parallel=view.numel() > fast.PARALLEL_ELEMENTS)
     return torch.stack(curves)
 
 
@@ -1623,19 +1626,21 @@ def absmax_mse_optimal(
     view, blocks, absmax, grid = _search_setup(tensor, block_size, dtype, n_bits, grid)
     best_ratio = torch.ones_like(absmax)
     best_mse = torch.full_like(absmax, math.inf)
+    parallel = view.numel() > fast.PARALLEL_ELEMENTS  # candidates shared between workers (fast)
 
-    def try_ratio(ratio: Tensor) -> None:  # one ratio per block (or one for all)
-        mse = _block_mse(_round_trip(view, ratio * absmax, dtype, n_bits, grid), view, blocks)
-        better = mse < best_mse
-        best_mse[better] = mse[better]
-        best_ratio[better] = ratio.expand_as(best_ratio)[better]
+    def mse_at(ratio: Tensor) -> Tensor:  # one ratio per block (or one for all)
+        return _block_mse(_round_trip(view, ratio * absmax, dtype, n_bits, grid), view, blocks)
 
-    for k in range(1, n_grid + 1):
-        try_ratio(torch.tensor(k / n_grid, dtype=torch.float64))
+    def try_all(ratios: list[Tensor]) -> None:  # in order: on a tie the first one tried wins
+        for ratio, mse in zip(ratios, fast.map_in_workers(mse_at, ratios, parallel), strict=True):
+            better = mse < best_mse
+            best_mse[better] = mse[better]
+            best_ratio[better] = ratio.expand_as(best_ratio)[better]
+
+    try_all([torch.tensor(k / n_grid, dtype=torch.float64) for k in range(1, n_grid + 1)])
     coarse, fine_step = best_ratio.clone(), 1.0 / (n_grid * max(n_refine, 1))
-    for i in range(1, n_refine + 1):
-        for sign in (-1, 1):
-            try_ratio((coarse + sign * i * fine_step).clamp(fine_step, 1.0))
+    steps = [sign * i * fine_step for i in range(1, n_refine + 1) for sign in (-1, 1)]
+    try_all([(coarse + step).clamp(fine_step, 1.0) for step in steps])
     return (best_ratio * absmax).reshape(blocks.n_blocks)
 
 

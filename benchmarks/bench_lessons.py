@@ -11,14 +11,19 @@ notebooks/, with this Python), and the time of every code cell is read from the 
 timestamps (the moment it started the cell and the moment it replied), so starting the kernel
 is not counted. ``scalar`` runs the kernel with ``ATEN_CPU_CAPABILITY=default``: PyTorch's
 plain C++ code instead of its vectorised kernels, the slowest path a learner's CPU can take.
+``--load`` runs everything while a second PyTorch process computes (the neighbour of
+``bench_load.py``), as when a second notebook runs beside the lesson or the CPU is shared.
 Nothing is written back to the notebooks. Goal: every lesson under 60 s of cell time.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 60.0
+NEIGHBOUR = "import torch\nx = torch.randn(512, 512)\nwhile True:\n    x @ x\n"
 
 
 def cell_seconds(cell: dict) -> float:
@@ -69,9 +75,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--paths", nargs="+", default=["normal", "scalar"])
+    parser.add_argument("--load", action="store_true", help="with a busy neighbour process")
     args = parser.parse_args()
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # the kernel's transport warning
+    neighbour = None
+    if args.load:
+        environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR], env=environment)
+        time.sleep(2.0)
+    try:
+        table(args)
+    finally:
+        if neighbour is not None:
+            neighbour.kill()
+            neighbour.wait()
+
+
+def table(args: argparse.Namespace) -> None:
+    """Run the chosen notebooks on the chosen paths and print one row per notebook."""
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    print(f"cell time in seconds (slowest cell in brackets), {sys.executable}")
+    load = ", with a busy neighbour process" if args.load else ""
+    print(f"cell time in seconds (slowest cell and its index in brackets){load}")
     print(f"{'notebook':<34}" + "".join(f"{path:>22}" for path in args.paths))
     worst = 0.0
     for path in notebooks:

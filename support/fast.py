@@ -7,8 +7,9 @@ readable line each::
     r' = s * (q - z)
 
 That line allocates a full-size temporary per operation (``r / s``, ``round``, ``+ z``,
-``clamp``) and makes five passes over memory. For a tensor of more than ``CHUNK_ELEMENTS``
-elements helper hands the work to this module instead, which computes exactly the same numbers
+``clamp``) and makes five passes over memory, each a parallel region whose threads wait for
+each other. For a tensor of more than ``PARALLEL_ELEMENTS`` elements helper hands the work to
+this module instead, which computes exactly the same numbers
 (tests/helper check it bit for bit) in place, in cache-sized chunks of rows, the chunks shared
 between worker threads that each run PyTorch on one thread (see "Threads that wait for each
 other" below). The differences: no temporaries; a 1-element scale or zero point becomes a
@@ -34,11 +35,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CHUNK_ELEMENTS", "quantize", "dequantize", "int8_linear", "packed_linear"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "PARALLEL_ELEMENTS",
+    "quantize",
+    "dequantize",
+    "int8_linear",
+    "packed_linear",
+    "map_in_workers",
+]
 
 #: How many elements a chunk holds: 4 MiB of float32, small enough to stay in a CPU's larger
-#: caches. helper uses this module only for tensors of more than one chunk.
+#: caches.
 CHUNK_ELEMENTS = 1 << 20
+
+#: helper hands a tensor to this module when it has more elements than this: PyTorch runs an
+#: operation on fewer elements on one thread anyway (its grain size), so below it the one-line
+#: formula has no threads that could wait for each other.
+PARALLEL_ELEMENTS = 1 << 15
 
 
 def _row_chunks(start: int, stop: int, per_row: int) -> Iterator[slice]:
@@ -93,7 +107,7 @@ def _over_rows(n_rows: int, per_row: int, device: torch.device, work: Callable, 
         for rows in _row_chunks(a, b, per_row):
             work(rows, buffer)
 
-    parts = min(torch.get_num_threads(), -(-n_rows * per_row // CHUNK_ELEMENTS), n_rows)
+    parts = min(torch.get_num_threads(), n_rows, max(1, n_rows * per_row // PARALLEL_ELEMENTS))
     pool = _pool() if parts > 1 and device.type == "cpu" else None
     if pool is None:
         rows_from(0, n_rows)
@@ -102,6 +116,25 @@ def _over_rows(n_rows: int, per_row: int, device: torch.device, work: Callable, 
     jobs = [pool.submit(rows_from, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
     for job in jobs:
         job.result()  # re-raises a worker's error here
+
+
+def map_in_workers(function: Callable, items: Sequence, parallel: bool = True) -> list:
+    """``[function(item) for item in items]``, the items shared between the single-threaded
+    workers when ``parallel`` and PyTorch has more than one thread; the results in order.
+
+    For many independent computations on a medium-sized tensor, such as the candidates of a
+    search: each is too small to split well between threads, and each of its operations would
+    be a parallel region of its own (see above)."""
+    parts = min(torch.get_num_threads(), len(items))
+    pool = _pool() if parallel and parts > 1 else None
+    if pool is None:
+        return [function(item) for item in items]
+    bounds = [len(items) * i // parts for i in range(parts + 1)]
+    jobs = [
+        pool.submit(lambda a, b: [function(item) for item in items[a:b]], a, b)
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+    return [result for job in jobs for result in job.result()]
 
 
 def _as_number_if_single(param: Any, precision: torch.dtype) -> Any:

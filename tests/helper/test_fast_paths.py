@@ -1,6 +1,7 @@
 """Tests of the fast path (support/fast.py): helper.py hands tensors of more than
-``fast.CHUNK_ELEMENTS`` elements to it, which quantizes, dequantizes and multiplies a chunk of
-rows at a time; the result must equal the one-line formula bit for bit, whatever the chunk size.
+``fast.PARALLEL_ELEMENTS`` elements to it, which quantizes and dequantizes a chunk of rows at a
+time in worker threads (and multiplies large weights a block of rows at a time); the result
+must equal the one-line formula bit for bit, whatever the chunk size and the threads.
 
 Every test here runs with ``CHUNK`` elements per chunk (the autouse ``small_chunks`` fixture sets
 ``support.fast.CHUNK_ELEMENTS`` with monkeypatch), so small tensors already take the fast path
@@ -39,8 +40,10 @@ CHUNK = 2**14
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch):
-    """Run with ``CHUNK`` elements per chunk; results must not depend on the chunk size."""
+    """Run with ``CHUNK`` elements per chunk, and every tensor of more than 64 elements on the
+    fast path (its worker threads included); results must not depend on either."""
     monkeypatch.setattr(fast, "CHUNK_ELEMENTS", CHUNK)
+    monkeypatch.setattr(fast, "PARALLEL_ELEMENTS", 64)
 
 
 # ------------------------------------------------------------------------------------------
@@ -185,8 +188,10 @@ def test_no_python_loop_over_channels_or_groups(monkeypatch):
     hence the same number of chunks): no Python loop runs over channels or groups.
 
     A loop would make thousands of calls here; the counts differ by a few at most. The whole
-    tensor is one chunk, so the counts compare blocks, not chunks."""
+    tensor is one chunk, computed in this thread (the counter sees this thread's calls only),
+    so the counts compare blocks, not chunks."""
     monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 1 << 20)
+    monkeypatch.setattr(fast, "PARALLEL_ELEMENTS", 1 << 30)
     t = seeded((64, 1024), seed=60)
     few = torch_calls(linear_q_symmetric_per_group, t, 512)  # 128 groups
     many = torch_calls(linear_q_symmetric_per_group, t, 4)  # 16384 groups
