@@ -49,7 +49,7 @@ from helper import (  # noqa: E402
 )
 
 #: The linear layers kept in float: the pooler, which the sentence embeddings do not use.
-EXCLUDE = ["pooler"]
+EXCLUDE = ["pooler.dense"]
 
 
 def memory_mb() -> dict[str, float]:

@@ -243,15 +243,25 @@ def level_lines(ax, levels: torch.Tensor, color: str, width: float, label: str) 
 
 
 def draw_grids(
-    counts: torch.Tensor,
-    edges: torch.Tensor,
+    values: torch.Tensor,
+    bins: int,
     panels: Sequence[dict],
-    x_limits: tuple[float, float],
+    spans: Sequence[tuple[float, float]],
     title: str,
 ) -> Figure:
-    """One histogram (``counts`` over ``edges``) per panel, each with a grid's levels drawn
-    over it. A panel is a dict: ``title``, ``unused`` and ``used`` (level values), ``text``
-    (the numbers shown in its box)."""
+    """One histogram of ``values`` (float64, 1-D) per panel, each with a grid's levels drawn
+    over it. A panel is a dict: ``title``, ``unused`` and ``used`` (level values), ``text`` (the
+    numbers shown in its box); ``spans`` are the grids' lowest and highest levels, which the x
+    axis shows whole."""
+    r_min, r_max = values.min().item(), values.max().item()
+    left = min([r_min] + [low for low, _ in spans])
+    right = max([r_max] + [high for _, high in spans])
+    pad = 0.03 * (right - left)
+    if r_max > r_min:
+        counts, edges = torch.histogram(values, bins=bins, range=(r_min, r_max))
+    else:  # a constant tensor: one narrow bar
+        counts, edges = torch.histogram(values, bins=1, range=(r_min - pad / 3, r_max + pad / 3))
+    x_limits = (left - pad, right + pad)
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 6), sharex=True, layout="constrained")
     for ax, panel in zip(axes, panels, strict=True):
         level_lines(ax, panel["unused"], "0.8", 0.6, "level no value uses")
@@ -529,15 +539,13 @@ def draw_clipping_curves(ratios: torch.Tensor, panels: Sequence[dict], title: st
 
 
 def draw_clipping_ranges(
-    counts: torch.Tensor,
-    edges: torch.Tensor,
-    n_values: int,
-    lines: Sequence[tuple[str, float, float]],
-    top: float,
-    title: str,
+    values: torch.Tensor, bins: int, lines: Sequence[tuple[str, float, float]], title: str
 ) -> Figure:
-    """A histogram with a pair of vertical lines at ``-alpha`` and ``+alpha`` for every
-    ``(label, alpha, share beyond)`` in ``lines``; the count axis is logarithmic."""
+    """A histogram of ``values`` (float64, 1-D) with a pair of vertical lines at ``-alpha`` and
+    ``+alpha`` for every ``(label, alpha, share beyond)`` in ``lines``; log count axis."""
+    top = max([values.abs().max().item(), *[alpha for _, alpha, _ in lines]]) or 1.0
+    counts, edges = torch.histogram(values, bins=bins, range=(-top, top))
+    n_values = values.numel()
     fig, ax = plt.subplots(figsize=(10, 4.6), layout="constrained")
     ax.stairs(
         counts.numpy(),

@@ -604,7 +604,7 @@ def quantized_minilm():
     """W8A16 on the 36 linear layers of the encoder; the pooler (unused by the sentence
     embeddings, which average the token embeddings) stays float."""
     model = load_minilm()
-    replace_linear_with_target_and_quantize(model[0].auto_model, W8A16LinearLayer, ["pooler"])
+    replace_linear_with_target_and_quantize(model[0].auto_model, W8A16LinearLayer, ["pooler.dense"])
     return model
 
 
@@ -758,7 +758,7 @@ def bert_skeleton(config):
 
     with torch.device("meta"):
         skeleton = BertModel(copy.deepcopy(config))
-    return replace_linear_with_target(skeleton, W8A16LinearLayer, ["pooler"])
+    return replace_linear_with_target(skeleton, W8A16LinearLayer, ["pooler.dense"])
 
 
 def test_minilm_save_and_load_into_a_meta_skeleton(

@@ -107,16 +107,17 @@ def int8_weight(weight: Any) -> torch.Tensor:
 
 
 def row_scales(scales: Any, out_features: int) -> torch.Tensor:
-    """A float tensor of shape ``(out_features,)``: one scale per output row."""
+    """A float tensor of shape ``(out_features,)`` or ``(1, out_features)`` (the course's demo
+    passes the latter): one scale per output row, returned with shape ``(out_features,)``."""
     if not isinstance(scales, torch.Tensor) or not scales.is_floating_point():
         raise TypeError("scales must be a float tensor with one scale per output row.")
-    if tuple(scales.shape) != (out_features,):
+    if tuple(scales.shape) not in ((out_features,), (1, out_features)):
         raise ValueError(
             f"scales must have shape ({out_features},), one per output row, got "
             f"{tuple(scales.shape)}; an (out, 1) scale would broadcast the output to the wrong "
             "shape: use scales.reshape(-1)."
         )
-    return scales
+    return scales.reshape(-1)
 
 
 def bias(bias: Any, out_features: int) -> torch.Tensor | None:

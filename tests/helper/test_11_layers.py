@@ -421,7 +421,8 @@ def kinds(model: nn.Module) -> dict[str, str]:
         (["blocks.1.attn"], ["blocks.1.attn"]),  # a dotted path matches one layer
         (["blocks.0.mlp.2", "lm_head"], ["blocks.0.mlp.2", "lm_head"]),  # inside a Sequential
         (["blocks.1"], ["blocks.1.attn", "blocks.1.mlp.0", "blocks.1.mlp.2"]),  # a whole block
-        (["mlp"], ["blocks.0.mlp.0", "blocks.0.mlp.2", "blocks.1.mlp.0", "blocks.1.mlp.2"]),
+        (["mlp"], []),  # a plain name matches linear layers only: mlp is a container, walked into
+        (["blocks.0.mlp"], ["blocks.0.mlp.0", "blocks.0.mlp.2"]),  # a dotted path: all inside
         (["not_a_layer", "1.attn"], []),  # names that match nothing exclude nothing
     ],
     ids=lambda v: ",".join(v) or "-",
@@ -835,3 +836,50 @@ def test_the_printed_confidences_are_far_from_a_rounding_boundary(digits):
     for value in [*confidence[changed].tolist(), confidence.median().item()]:
         distance = abs(value * 100 - math.floor(value * 100) - 0.5)
         assert distance > 0.01, value
+
+
+def test_w8_a16_forward_takes_scales_of_shape_out_or_1_out():
+    """The course's demo passes scales of shape (1, out); they broadcast over the output's last
+    dimension like (out,) ones, and give the same result. (out, 1) stays refused."""
+    weight, x = seeded_int8(5, 4), seeded_randn(3, 4, seed=2)
+    scales = torch.linspace(0.1, 0.5, 5)
+    flat = w8_a16_forward(weight, x, scales)
+    assert torch.equal(w8_a16_forward(weight, x, scales.reshape(1, 5)), flat)
+    assert torch.equal(flat, F.linear(x, weight.float()) * scales)
+    with pytest.raises(ValueError, match=r"an \(out, 1\) scale would broadcast"):
+        w8_a16_forward(weight, x, scales.reshape(5, 1))
+
+
+def test_a_layer_inside_multihead_attention_is_left_alone():
+    """nn.MultiheadAttention reads out_proj.weight itself: replacing out_proj would break the
+    forward pass (AttributeError: no attribute 'weight'), so the replace functions skip it."""
+    torch.manual_seed(0)
+    model = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)
+    x = torch.randn(3, 5, 8)
+    replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
+    assert isinstance(model.self_attn.out_proj, nn.Linear)
+    assert isinstance(model.linear1, W8A16LinearLayer) and isinstance(
+        model.linear2, W8A16LinearLayer
+    )
+    assert model(x).shape == (3, 5, 8)
+
+
+def test_a_failing_layer_leaves_the_model_as_it_was():
+    """Every new layer is built (and quantized) before any is swapped in: a NaN in the second
+    layer raises, and the first layer is still the float one."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    with torch.no_grad():
+        model[1].weight[0, 0] = float("nan")
+    before = [type(m) for m in model]
+    with pytest.raises(ValueError, match="NaN"):
+        replace_linear_with_target_and_quantize(model, W8A16LinearLayer)
+    assert [type(m) for m in model] == before == [nn.Linear, nn.Linear]
+
+
+def test_layer_dtype_follows_a_cast_and_the_scales_stay_float32():
+    layer = W8A16LinearLayer(4, 2)
+    model = nn.Sequential(layer).to(torch.bfloat16)
+    assert layer.dtype == torch.bfloat16 and "dtype=bfloat16" in repr(model)
+    assert layer.scales.dtype == torch.float32 and layer.bias.dtype == torch.bfloat16
+    model.to("cpu")
+    assert layer.dtype == torch.bfloat16

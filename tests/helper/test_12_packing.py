@@ -301,19 +301,23 @@ def test_packed_model_bytes_matches_the_real_packed_model():
 
 
 def test_packed_model_bytes_excludes_by_name_and_path_and_counts_shared_tensors_once():
+    """The exclusion rule of the replace functions: a plain name keeps every nn.Linear of that
+    own name in float, at any depth (the course's rule; a container's name does not count); a
+    dotted path keeps the module there."""
     inner = nn.Sequential(nn.Linear(8, 4), nn.Linear(4, 4))
     model = nn.Sequential(nn.Linear(8, 8), inner)
     float_bytes = sum(p.numel() * 4 for p in model.parameters())
+    packed_0 = float_bytes - 8 * 8 * 4 + packed_weight_bytes((8, 8), 4)  # "0" packed
+    # "1" is the name of the container (walked into) and of its second linear (kept)
     assert packed_model_bytes(model, 4, ["1"]) == (
-        float_bytes - 8 * 8 * 4 + packed_weight_bytes((8, 8), 4)
+        packed_0 - 4 * 8 * 4 + packed_weight_bytes((4, 8), 4)
     )
+    # "1.0" is a path: that one layer stays, "0" and "1.1" are packed
     assert packed_model_bytes(model, 4, ["1.0"]) == (
-        float_bytes
-        - 8 * 8 * 4
-        - 4 * 4 * 4
-        + packed_weight_bytes((8, 8), 4)
-        + packed_weight_bytes((4, 4), 4)
+        packed_0 - 4 * 4 * 4 + packed_weight_bytes((4, 4), 4)
     )
+    # the plain name "0" keeps both linears called "0" ("0" and "1.0"), the path "1.1" the last
+    assert packed_model_bytes(model, 4, ["0", "1.1"]) == float_bytes
     shared = nn.Linear(4, 4)
     tied = nn.Sequential(shared, shared)
     assert packed_model_bytes(tied, 2) == packed_weight_bytes((4, 4), 2) + 4 * 4

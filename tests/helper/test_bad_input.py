@@ -784,7 +784,7 @@ LAYERS = rows(
             ValueError,
             r"scales must have shape \(8,\)",
         )
-        for shape in [(8, 1), (1, 8), (4,), (9,), (), (8, 2)]
+        for shape in [(8, 1), (4,), (9,), (), (8, 2), (1, 4)]
     },
     {
         f"forward_scales_{name}": (
