@@ -38,6 +38,7 @@ __all__ = [
     "parameters_by_layer_type",
     "model_size",
     "format_bytes",
+    "tie_groups",
     "save_quantized",
     "load_quantized",
     "DigitsMLP",
@@ -106,16 +107,39 @@ def model_size(model: nn.Module) -> ModelSize:
 # ---------------------------------------------------------------------------------------------
 
 
+def tie_groups(model: nn.Module) -> list[list[str]]:
+    """The names of parameters that are one tensor (tied weights, such as an LLM's head and its
+    embedding), one list per tensor in ``named_parameters`` order. On the ``meta`` device the
+    parameters keep their identity too, so a skeleton shows its ties.
+
+    >>> model = nn.Sequential(nn.Embedding(4, 2), nn.Linear(2, 4, bias=False))
+    >>> model[1].weight = model[0].weight
+    >>> tie_groups(model)
+    [['0.weight', '1.weight']]
+    """
+    by_tensor: dict[int, list[str]] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        by_tensor.setdefault(id(parameter), []).append(name)
+    return [names for names in by_tensor.values() if len(names) > 1]
+
+
 def save_quantized(model: nn.Module, path: str | os.PathLike, note: str = "") -> int:
     """Write ``model``'s state dict to ``path`` with safetensors; returns the file's size.
 
     safetensors stores raw tensors and a JSON header, nothing executable, so loading it cannot
     run code (unlike a pickle loaded with ``torch.load`` without ``weights_only=True``).
-    ``note`` goes into the file's metadata.
+    ``note`` goes into the file's metadata. A tied tensor (``tie_groups``) is stored once, under
+    its first name: safetensors refuses two names for one piece of memory, and
+    ``load_quantized`` ties the names again.
     """
     from safetensors.torch import save_file
 
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    aliases = {alias for names in tie_groups(model) for alias in names[1:]}
+    state = {
+        name: tensor.detach().contiguous()
+        for name, tensor in model.state_dict().items()
+        if name not in aliases
+    }
     save_file(state, str(path), metadata={"note": note} if note else None)
     return Path(path).stat().st_size
 
@@ -128,7 +152,10 @@ def load_quantized(
     """Fill ``skeleton`` (usually built on the ``meta`` device) with the tensors in ``path``.
 
     ``load_state_dict(..., assign=True)`` puts the loaded tensors in place of the skeleton's
-    empty ones, so no memory is spent on weights that are thrown away. Every name and shape
+    empty ones, so no memory is spent on weights that are thrown away. (``load_model`` of
+    safetensors copies into existing tensors instead, which a ``meta`` skeleton does not
+    have.) Weights tied in the skeleton (``tie_groups``) come from the one stored copy and are
+    tied again: afterwards ``model.lm_head.weight is model.emb.weight``. Every name and shape
     must match exactly; otherwise a ``ValueError`` lists what is missing, unexpected or of
     the wrong shape. Buffers that are not saved (non-persistent ones, such as BERT's
     ``position_ids``) stay on ``meta``: ``restore(model)`` re-creates them, and if any tensor
@@ -137,6 +164,11 @@ def load_quantized(
     from safetensors.torch import load_file
 
     state = load_file(str(path))
+    groups = tie_groups(skeleton)  # tied tensors: the file holds each one once
+    for names in groups:
+        stored = [name for name in names if name in state]
+        for name in names if len(stored) == 1 else ():
+            state.setdefault(name, state[stored[0]])
     expected = skeleton.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -160,6 +192,10 @@ def load_quantized(
         )
         raise ValueError("\n".join(lines))
     skeleton.load_state_dict(state, strict=True, assign=True)
+    for first, *aliases in groups:  # assign=True made one Parameter per name: tie them again
+        for alias in aliases:
+            owner, _, attribute = alias.rpartition(".")
+            setattr(skeleton.get_submodule(owner), attribute, skeleton.get_parameter(first))
     if restore is not None:
         restore(skeleton)
     left = [

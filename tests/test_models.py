@@ -57,6 +57,7 @@ from support.models import (
     predict,
     restore_bert_buffers,
     save_quantized,
+    tie_groups,
     train_digits_classifier,
 )
 
@@ -836,3 +837,42 @@ def test_explorer_sources_return_the_real_weights(float_minilm):
     # each call returns a copy: changing it changes neither the model nor the next call
     query.zero_()
     assert torch.equal(sources["MiniLM: layer 0 query weight (384x384)"](0, 0), expected)
+
+
+class TiedLM(nn.Module):
+    """An LLM in miniature whose head shares its weight with the embedding (as the course's
+    L4-D model does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(16, 8)
+        self.body = nn.Linear(8, 8)
+        self.lm_head = nn.Linear(8, 16, bias=False)
+        self.lm_head.weight = self.emb.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(torch.relu(self.body(self.emb(ids))))
+
+
+def test_tied_weights_are_saved_once_and_tied_again_on_load(tmp_path):
+    """safetensors refuses one piece of memory under two names: save_quantized stores a tied
+    tensor once; load_quantized fills a meta skeleton and ties the names again, so the loaded
+    head *is* the embedding and model_size counts it once."""
+    torch.manual_seed(0)
+    model = TiedLM()
+    replace_linear_with_target_and_quantize(model, W8A16LinearLayer, ["lm_head"])
+    assert tie_groups(model) == [["emb.weight", "lm_head.weight"]]
+    size = save_quantized(model, tmp_path / "tied.safetensors")
+    assert size == (tmp_path / "tied.safetensors").stat().st_size
+    with safe_open(tmp_path / "tied.safetensors", "pt") as stored:
+        assert "emb.weight" in stored.keys() and "lm_head.weight" not in stored.keys()
+    with torch.device("meta"):
+        skeleton = TiedLM()
+    replace_linear_with_target(skeleton, W8A16LinearLayer, ["lm_head"])
+    loaded = load_quantized(skeleton, tmp_path / "tied.safetensors")
+    assert loaded is skeleton
+    assert loaded.lm_head.weight is loaded.emb.weight
+    assert torch.equal(loaded.emb.weight, model.emb.weight)
+    assert model_size(loaded).total == model_size(model).total
+    ids = torch.tensor([[1, 5, 7]])
+    assert torch.equal(loaded(ids), model(ids))
