@@ -333,6 +333,17 @@ def assert_rejected_as(report, words, hint_words=()):
     return text
 
 
+def assert_changed_in_place(report, name: str) -> None:
+    """A function that changed its argument ``name`` fails every case, and the report names
+    the argument and says what to do instead."""
+    text = repr(report)
+    message = f"changed `{name}` in place: work on a copy"
+    failed = [problem for _, problem, _ in report.results if problem is not None]
+    assert report.status == "failed" and failed, text
+    assert all(message in problem for problem in failed), text  # (a case whose input is all
+    # zeros is not changed by zeroing it, and passes)
+
+
 def assert_passed(report, cases: int | None = None) -> None:
     """Every case passed (all ``cases`` of them, if given) and the report says so."""
     text = repr(report)

@@ -16,6 +16,7 @@ modules import this one, ``helper`` and ``support.examples``; ``helper`` never i
 
 from __future__ import annotations
 
+import _thread
 import ast
 import copy
 import functools
@@ -23,7 +24,9 @@ import inspect
 import math
 import numbers
 import re
+import reprlib
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,9 @@ import torch
 from helper import dtype_name
 
 __all__ = [
+    "TIME_LIMIT_SECONDS",
+    "shown",
+    "loops_over_elements",
     "CheckCase",
     "Mistake",
     "mistakes_from_rows",
@@ -61,6 +67,8 @@ class CheckCase:
     check: Callable[[Any], str | None]
     hint: str
     kwargs: dict = field(default_factory=dict)
+    #: positions of arguments the exercise asks the function to change (lesson 08's module)
+    changes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,13 +115,19 @@ class CheckReport:
 
     ``status`` is ``"not attempted"``, ``"no return"``, ``"passed"`` or ``"failed"``;
     ``results`` holds one ``(description, problem_or_None, hint)`` per case; ``mistake`` is the
-    known mistake the learner's function reproduces, if any.
+    known mistake the learner's function reproduces, if any. When none does, the report shows
+    ``diagnosis`` (the first failing case: its input, what was expected and what came back) and
+    ``recipe`` (the lesson's method), never a hint that belongs to another mistake. ``notes`` are
+    remarks that do not fail anything (a loop the exercise forbids).
     """
 
     exercise: str
     status: str
     results: list[tuple[str, str | None, str]]
     mistake: Mistake | None = None
+    recipe: str | None = None
+    diagnosis: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> int:
@@ -137,14 +151,51 @@ class CheckReport:
                 lines.append(f"  [pass] {description}")
             else:
                 lines.append(f"  [FAIL] {description}: {problem}")
-                if self.mistake is None:
+                if self.mistake is None and self.recipe is None:
                     lines.append(f"         hint: {hint}")
         if self.mistake is not None:
             lines.append(f"It looks like your function {self.mistake.description}.")
             lines.append(f"hint: {self.mistake.hint}")
+        elif self.status == "failed" and self.recipe is not None:
+            lines += self.diagnosis
+            lines.append(f"recipe: {self.recipe}")
+        lines += [f"note: {note}" for note in self.notes]
         if self.status == "passed":
             lines.append("Well done!")
         return "\n".join(lines)
+
+
+#: How long one case may run before the checker stops it.
+TIME_LIMIT_SECONDS = 10.0
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxtuple = 120, 200, 8, 8
+_SHOWN.maxdict, _SHOWN.maxset = 6, 6
+
+
+def _short(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (a plain text, not a repr)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = 300) -> str:
+    """A short text for any value in a report: at most ``limit`` characters, and never an error
+    (a value whose ``repr`` raises, a meta tensor, a list of a million elements).
+
+    >>> shown(list(range(10**6)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, ...]'
+    >>> shown(torch.ones(2, device="meta"))
+    "tensor(..., device='meta', size=(2,))"
+    """
+    try:
+        if isinstance(value, torch.Tensor) and value.numel() > 1000:
+            text = f"tensor of shape {tuple(value.shape)}, dtype {dtype_name(value.dtype)}"
+        else:
+            text = _SHOWN.repr(value)
+    except Exception as error:  # a repr that raises is the learner's object's own doing
+        text = f"<a {type(value).__name__} whose repr raised {type(error).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_stub(function: Callable) -> bool:
@@ -172,12 +223,103 @@ def _is_stub(function: Callable) -> bool:
     return True
 
 
-def _call(function: Callable, case: CheckCase) -> tuple[Any, BaseException | None]:
-    """``function(*case.args, **case.kwargs)`` on fresh copies; returns (result, exception)."""
+class _OutOfTime(Exception):
+    """A case ran longer than ``TIME_LIMIT_SECONDS`` and was stopped."""
+
+
+def _run_with_time_limit(function: Callable, args: tuple, kwargs: dict) -> Any:
+    """``function(*args, **kwargs)`` in this thread; if it runs past ``TIME_LIMIT_SECONDS`` a
+    watchdog thread interrupts it, as the notebook's stop button would (a KeyboardInterrupt at
+    the next Python step, or when the current PyTorch operation returns). A worker thread could
+    not be stopped at all (an endless loop would go on in the background), and a separate
+    process could not run a function defined in a notebook on every system. An interrupt the
+    learner sends still arrives as usual. The lock makes "finished" and "stopped" exclusive."""
+    lock, finished, fired = threading.Lock(), threading.Event(), threading.Event()
+
+    def watchdog() -> None:
+        if finished.wait(TIME_LIMIT_SECONDS):
+            return
+        with lock:
+            if not finished.is_set():
+                fired.set()
+                _thread.interrupt_main()
+
+    threading.Thread(target=watchdog, daemon=True).start()
     try:
-        return function(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs)), None
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            with lock:
+                finished.set()
+        return result
+    except KeyboardInterrupt:
+        if fired.is_set():
+            raise _OutOfTime from None
+        raise
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same shape, dtype, device and values (NaN equal to NaN; meta tensors by shape only)."""
+    if a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
+        return False
+    if a.is_meta or torch.equal(a, b):
+        return True
+    return a.is_floating_point() and bool(
+        torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(0.0), b.nan_to_num(0.0))
+    )
+
+
+def _same_input(a: Any, b: Any) -> bool:
+    """True if an argument is as it was before the call (tensors, modules, containers)."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return _same_tensor(a, b)
+    if isinstance(a, torch.nn.Module) and isinstance(b, torch.nn.Module):
+        kinds = [(n, type(m)) for n, m in a.named_modules()]
+        if kinds != [(n, type(m)) for n, m in b.named_modules()]:
+            return False
+        sa, sb = a.state_dict(), b.state_dict()
+        return sa.keys() == sb.keys() and all(_same_tensor(sa[k], sb[k]) for k in sa)
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_same_input(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except Exception:  # an object that cannot say: not counted as changed
+        return True
+
+
+def _argument_name(function: Callable, index: int) -> str:
+    """The learner's own name for positional argument ``index`` (``argument 2`` if unknown)."""
+    try:
+        return f"`{list(inspect.signature(function).parameters)[index]}`"
+    except (TypeError, ValueError, IndexError):
+        return f"argument {index + 1}"
+
+
+def _call(function: Callable, case: CheckCase) -> tuple[Any, BaseException | None]:
+    """``function(*case.args, **case.kwargs)`` on fresh copies; returns (result, exception).
+
+    The copies are compared with the case's own arguments afterwards: a function that changed
+    an argument the exercise does not ask it to change fails with a ``ValueError`` that names
+    it. A case that runs out of time fails with a message that says so."""
+    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+    try:
+        result = _run_with_time_limit(function, args, kwargs)
+    except _OutOfTime:
+        return None, TimeoutError(
+            f"still running after {TIME_LIMIT_SECONDS:g} s, so the checker stopped it: does "
+            "it loop forever, or over many elements one at a time? (A cell of yours that runs "
+            "too long stops with the notebook's stop button, Kernel > Interrupt.)"
+        )
     except Exception as error:  # the learner's code may raise anything
         return None, error
+    for index, (after, before) in enumerate(zip(args, case.args, strict=False)):
+        if index not in case.changes and not _same_input(after, before):
+            name = _argument_name(function, index)
+            return None, ValueError(
+                f"your function changed {name} in place: work on a copy, or compute into a "
+                "new tensor (the caller's tensor must stay as it was)"
+            )
+    return result, None
 
 
 def same_result(a: Any, b: Any) -> bool:
@@ -232,11 +374,62 @@ def _diagnose(
             if error is not None or expected_error is not None:
                 if _error_shape(error) != _error_shape(expected_error):
                     break
-            elif not same_result(result, expected):
+            elif not _safely_same(result, expected):
                 break
         else:
             return mistake
     return None
+
+
+def _safely_same(a: Any, b: Any) -> bool:
+    """``same_result``, but False (not a crash) for results it cannot compare: a meta tensor,
+    an object whose comparison raises."""
+    try:
+        if any(isinstance(x, torch.Tensor) and x.is_meta for x in (a, b)):
+            return False
+        return same_result(a, b)
+    except Exception:
+        return False
+
+
+def _differences(result: Any, expected: Any) -> str | None:
+    """Where a tensor result differs from the expected one: up to five positions."""
+    if not (isinstance(result, torch.Tensor) and isinstance(expected, torch.Tensor)):
+        return None
+    if result.shape != expected.shape or result.is_meta:
+        return None
+    try:
+        differ = ~torch.isclose(result.double(), expected.double(), rtol=1e-5, atol=1e-5)
+    except Exception:
+        return None
+    where = differ.nonzero().tolist()
+    if not where:
+        return None
+    items = [
+        f"{tuple(i) if len(i) > 1 else i[0]}: {result[tuple(i)].item():.6g} vs "
+        f"{expected[tuple(i)].item():.6g}"
+        for i in where[:5]
+    ]
+    more = f" (and {len(where) - 5} more)" if len(where) > 5 else ""
+    return f"  differs at {', '.join(items)}{more} (yours vs expected)"
+
+
+def _diagnosis(case: CheckCase, outcome: tuple[Any, BaseException | None]) -> list[str]:
+    """The first failing case, shown neutrally: its input, what was expected, what came back."""
+    result, error = outcome
+    lines = [f"The first case that fails: {case.description}"]
+    lines.append(f"  input: {', '.join(shown(arg, 160) for arg in case.args)}")
+    expected = getattr(case.check, "expected", None)
+    if expected is not None:
+        lines.append(f"  expected: {shown(expected)}")
+    if error is not None:
+        lines.append(f"  got: {type(error).__name__}: {_short(str(error), 200)}")
+    else:
+        lines.append(f"  got: {shown(result)}")
+        marked = _differences(result, expected)
+        if marked:
+            lines.append(marked)
+    return lines
 
 
 def run_checks(
@@ -244,14 +437,17 @@ def run_checks(
     function: Callable,
     cases: Sequence[CheckCase],
     mistakes: Sequence[Mistake] = (),
+    recipe: str | None = None,
 ) -> CheckReport:
     """Run a learner's ``function`` on every case and collect a ``CheckReport``.
 
     Each call gets its own copies of the arguments, so a function that changes its inputs
-    cannot spoil later cases. If the function returns ``None`` for every case, the exercise
-    counts as not attempted yet, or, when the body is more than the handed-out stub, as a
-    forgotten ``return``. If some case fails and the function reproduces one of ``mistakes``
-    on every case, the report names that mistake.
+    cannot spoil later cases, and one that changes an argument fails that case (unless the
+    case lists it in ``changes``). Each case may run ``TIME_LIMIT_SECONDS``. If the function
+    returns ``None`` for every case, the exercise counts as not attempted yet, or, when the body
+    is more than the handed-out stub, as a forgotten ``return``. If some case fails and the
+    function reproduces one of ``mistakes`` on every case, the report names that mistake;
+    otherwise it shows the first failing case and ``recipe``, the lesson's method.
     """
     if not callable(function):
         raise TypeError(f"pass your function itself, e.g. check(my_function), not {function!r}.")
@@ -259,21 +455,62 @@ def run_checks(
     results = []
     for case, (result, error) in zip(cases, outcomes, strict=True):
         if error is not None:
-            problem = f"raised {type(error).__name__}: {error}"
+            problem = f"raised {type(error).__name__}: {_short(str(error), 400)}"
         elif result is None:
             problem = "returned None"
         else:
             try:
                 problem = case.check(result)
             except Exception as check_error:  # a result of an unexpected kind, e.g. (s, None)
-                problem = f"returned {result!r}, which could not be checked ({check_error})"
+                problem = f"returned {shown(result)}, which could not be checked ({check_error})"
+            problem = None if problem is None else _short(problem, 600)
         results.append((case.description, problem, case.hint))
     if all(error is None and result is None for result, error in outcomes):
         status = "not attempted" if _is_stub(function) else "no return"
         return CheckReport(exercise, status, results)
     if all(problem is None for _, problem, _ in results):
-        return CheckReport(exercise, "passed", results)
-    return CheckReport(exercise, "failed", results, _diagnose(outcomes, cases, mistakes))
+        return CheckReport(exercise, "passed", results, recipe=recipe)
+    report = CheckReport(
+        exercise, "failed", results, _diagnose(outcomes, cases, mistakes), recipe=recipe
+    )
+    if report.mistake is None:
+        first = next(i for i, (_, problem, _) in enumerate(results) if problem is not None)
+        report.diagnosis = _diagnosis(cases[first], outcomes[first])
+    return report
+
+
+def loops_over_elements(function: Callable, parameters: Sequence[str] | None = None) -> list[int]:
+    """The lines of ``function`` that loop in Python over the elements of a tensor argument: a
+    ``while`` loop, or a ``for`` over an argument itself, or over ``range(...)`` of an
+    expression that uses an argument (``range(len(packed))``, ``range(packed.numel())``). A
+    loop over a fixed range, such as the 4 positions in a byte, does not count. Empty when
+    the source cannot be read. Comprehensions count like ``for`` statements.
+
+    >>> def f(packed):
+    ...     for i in range(4):
+    ...         pass
+    ...     for byte in packed:
+    ...         pass
+    >>> loops_over_elements(f)
+    [4]
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        names = set(parameters or inspect.signature(function).parameters)
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return []
+    start = getattr(function, "__code__", None)
+    offset = start.co_firstlineno - 1 if start is not None else 0
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.While):
+            lines.append(node.lineno + offset)
+        elif isinstance(node, ast.For | ast.comprehension):
+            used = {n.id for n in ast.walk(node.iter) if isinstance(n, ast.Name)}
+            if used & names:
+                line = getattr(node, "lineno", None) or node.iter.lineno
+                lines.append(line + offset)
+    return sorted(set(lines))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +542,7 @@ def expect_close(expected: torch.Tensor) -> Callable[[Any], str | None]:
             return _worst(result, expected)
         return None
 
+    check.expected = expected
     return check
 
 
@@ -325,6 +563,7 @@ def expect_integers(expected: torch.Tensor) -> Callable[[Any], str | None]:
             return _worst(result, expected)
         return None
 
+    check.expected = expected
     return check
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_changed_in_place
 
 from support import exercises
 from support.exercises import CheckCase, check_dequantization, run_checks
@@ -95,5 +96,112 @@ def test_run_checks_passes_fresh_copies_of_arguments():
         t.zero_()
         return total
 
-    assert run_checks("sum", sum_then_clear, cases).status == "passed"
+    assert_changed_in_place(run_checks("sum", sum_then_clear, cases), "t")
     assert torch.equal(shared, torch.arange(4.0))
+
+
+# ------------------------------------------------------------------------------------------
+# What no learner function can do to a checker
+# ------------------------------------------------------------------------------------------
+
+ONE_CASE = [CheckCase("the only case", (torch.ones(3),), lambda r: None, "a hint")]
+
+
+def test_an_endless_loop_is_stopped_and_the_case_named(monkeypatch):
+    """A function that never returns is interrupted after the time limit; the report names the
+    case and says how to stop a cell; the checker goes on to the next case."""
+    from support.exercises import core
+
+    monkeypatch.setattr(core, "TIME_LIMIT_SECONDS", 0.3)
+
+    def forever(t):
+        while True:
+            t = t + 0
+
+    cases = ONE_CASE + [CheckCase("a second case", (torch.zeros(2),), lambda r: None, "hint")]
+    report = run_checks("loop", forever, cases)
+    assert report.status == "failed" and report.passed == 0
+    text = repr(report)
+    assert "the only case: raised TimeoutError: still running after 0.3 s" in text
+    assert "a second case: raised TimeoutError" in text and "Kernel > Interrupt" in text
+
+
+def test_a_slow_but_finishing_function_is_not_stopped(monkeypatch):
+    from support.exercises import core
+
+    monkeypatch.setattr(core, "TIME_LIMIT_SECONDS", 2.0)
+    assert run_checks("quick", lambda t: t.sum(), ONE_CASE).status == "passed"
+
+
+@pytest.mark.parametrize(
+    "result",
+    [torch.ones(3, device="meta"), list(range(10**6)), "x" * 5_000_000],
+    ids=["meta", "million-list", "5MB-string"],
+)
+def test_odd_results_give_a_short_report_not_a_crash(result):
+    """A meta tensor, a million-element list, a 5 MB string: a clear failure, a short report,
+    and the comparison with every known mistake guarded."""
+
+    def odd(*args, **kwargs):
+        return result
+
+    for check in CHECKERS:
+        report = check(odd)
+        assert report.status == "failed", check.__name__
+        assert len(repr(report)) < 20_000, check.__name__
+
+
+def test_a_result_whose_repr_raises_gives_a_clear_report():
+    class Rude:
+        def __repr__(self):
+            raise RuntimeError("no repr for you")
+
+    report = check_dequantization(lambda q, s, z: Rude())
+    assert report.status == "failed"
+    assert "whose repr raised RuntimeError" in repr(report) or "Rude" in repr(report)
+
+
+def test_no_known_mistake_gives_a_neutral_diagnosis_and_the_recipe():
+    """When no known mistake matches, the report shows the first failing case (its input,
+    what was expected, what came back, where they differ) and the lesson's recipe, and no
+    case's own hint."""
+    from support.exercises.core import expect_close
+
+    cases = [
+        CheckCase(
+            "doubles [1, 2, 3]",
+            (torch.tensor([1.0, 2.0, 3.0]),),
+            expect_close(torch.tensor([2.0, 4.0, 6.0])),
+            "HINT-A",
+        ),
+        CheckCase(
+            "doubles [5]", (torch.tensor([5.0]),), expect_close(torch.tensor([10.0])), "HINT-B"
+        ),
+    ]
+    report = run_checks("double", lambda t: t * 2 + (t > 2.5), cases, recipe="return 2 * t")
+    text = repr(report)
+    assert report.status == "failed" and "HINT" not in text
+    assert "The first case that fails: doubles [1, 2, 3]" in text
+    assert "expected: tensor([2., 4., 6.])" in text and "got: tensor([2., 4., 7.])" in text
+    assert "differs at 2: 7 vs 6" in text and text.endswith("recipe: return 2 * t")
+
+
+def test_loops_over_elements_finds_a_loop_over_an_argument_only():
+    from support.exercises.core import loops_over_elements
+
+    def per_position(packed):
+        values = [(packed >> (2 * i)) & 3 for i in range(4)]
+        return torch.stack(values, dim=-1).reshape(-1)
+
+    def per_element(packed):
+        out = []
+        for index in range(len(packed)):
+            out.append(packed[index])
+        return out
+
+    def per_value(packed):
+        return [int(v) for v in packed.tolist()]  # a comprehension is a loop too
+
+    assert loops_over_elements(per_position) == []
+    assert len(loops_over_elements(per_element)) == 1
+    assert len(loops_over_elements(per_value)) == 1

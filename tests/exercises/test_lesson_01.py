@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_passed, assert_rejected_as
+from conftest import assert_changed_in_place, assert_passed, assert_rejected_as
 
 import helper
 from support.exercises import (
@@ -380,7 +380,7 @@ def test_a_function_that_overwrites_its_input_cannot_spoil_later_cases():
         quantized_tensor.fill_(0)
         return result
 
-    assert_passed(check_dequantization(dequantize_then_overwrite))
+    assert_changed_in_place(check_dequantization(dequantize_then_overwrite), "quantized_tensor")
     assert_passed(check_dequantization(dequantize_float_first))
 
 

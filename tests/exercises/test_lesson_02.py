@@ -14,7 +14,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import assert_passed, assert_rejected_as
+from conftest import assert_changed_in_place, assert_passed, assert_rejected_as
 
 import helper
 from support.exercises import SCALE_AND_ZERO_POINT_MISTAKES, check_scale_and_zero_point
@@ -329,7 +329,7 @@ def test_scale_and_zero_point_mutating_function_does_not_spoil_later_cases():
         tensor.zero_()
         return result
 
-    assert_passed(check_scale_and_zero_point(answer_then_zero_the_input))
+    assert_changed_in_place(check_scale_and_zero_point(answer_then_zero_the_input), "tensor")
 
 
 def test_stored_notebook_outputs_match_the_stubs():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_names_mistake, assert_passed, case_status
+from conftest import assert_changed_in_place, assert_names_mistake, assert_passed, case_status
 
 import helper
 from support.exercises import W8A32_MISTAKES, check_w8a32
@@ -225,7 +225,7 @@ def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
         input.zero_()
         return result
 
-    assert check_w8a32(answer_then_zero).status == "passed"
+    assert_changed_in_place(check_w8a32(answer_then_zero), "input")
 
 
 # ------------------------------------------------------------------------------------------

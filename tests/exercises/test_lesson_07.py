@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_names_mistake, assert_passed
+from conftest import assert_changed_in_place, assert_names_mistake, assert_passed
 from torch import nn
 
 import helper
@@ -236,7 +236,7 @@ def test_checker_does_not_modify_the_learners_inputs():
         scales.zero_()
         return result
 
-    assert check_w8_a16_forward(destructive).status == "passed"
+    assert_changed_in_place(check_w8_a16_forward(destructive), "input")
 
 
 # ------------------------------------------------------------------------------------------

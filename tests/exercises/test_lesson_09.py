@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import (
+    assert_changed_in_place,
     assert_leaves_the_random_state_alone,
     assert_names_mistake,
     assert_passed,
@@ -239,7 +240,7 @@ def test_checker_does_not_let_a_mutating_function_spoil_later_cases():
             setattr(model, name, nn.Identity())
         return size
 
-    assert check_model_size(answer_then_break).status == "passed"
+    assert_changed_in_place(check_model_size(answer_then_break), "model")
 
 
 # ------------------------------------------------------------------------------------------

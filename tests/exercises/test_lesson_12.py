@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_names_mistake, assert_passed
+from conftest import assert_changed_in_place, assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import UNPACK2_MISTAKES, check_unpack_2bit
@@ -192,7 +192,7 @@ def test_checker_does_not_modify_the_learners_inputs():
         packed.zero_()
         return result
 
-    assert check_unpack_2bit(destructive).status == "passed"
+    assert_changed_in_place(check_unpack_2bit(destructive), "packed")
 
 
 # ------------------------------------------------------------------------------------------
