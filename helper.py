@@ -105,8 +105,9 @@ def qparams_from_range(
         symmetric:   z = 0 (signed) or the midpoint (q_min + q_max + 1) // 2 (128 for uint8),
                      s = max(|r_min|, |r_max|) / (q_max - z)
 
-    and every scale is at least ``SCALE_EPS``. So 0 is exactly representable (it quantizes to
-    ``z``) and ``z`` always fits. PyTorch's symmetric observers divide by 127.5, not 127.
+    and every scale is at least ``SCALE_EPS`` (below max|r| of about ``q_max * SCALE_EPS``, 1.5e-5
+    at 8 bits, a UserWarning says the floor took over). So 0 is exactly representable (it quantizes
+    to ``z``) and ``z`` always fits. PyTorch's symmetric observers divide by 127.5, not 127.
 
     >>> s, z = qparams_from_range(torch.tensor(-184.0), torch.tensor(728.6), -128, 127)
     >>> s.item(), z.item()
@@ -116,9 +117,14 @@ def qparams_from_range(
     >>> s.tolist(), z.tolist()
     ([0.015748031496062992, 1.1920928955078125e-07], [0, 0])
     """
-    r_min = torch.as_tensor(r_min, dtype=torch.float64).clamp(max=0.0)
-    r_max = torch.as_tensor(r_max, dtype=torch.float64).clamp(min=0.0)
+    q_min, q_max = checks.q_range(q_min, q_max)
+    r_min, r_max = (
+        torch.as_tensor(r_min, dtype=torch.float64),
+        torch.as_tensor(r_max, dtype=torch.float64),
+    )
     checks.finite_range(r_min, r_max, "the range")
+    checks.ordered_range(r_min, r_max)
+    r_min, r_max = r_min.clamp(max=0.0), r_max.clamp(min=0.0)
     if symmetric:
         middle = 0 if q_min < 0 else (q_min + q_max + 1) // 2
         scale = torch.maximum(-r_min, r_max) / (q_max - middle)
@@ -126,6 +132,7 @@ def qparams_from_range(
     else:
         scale = (r_max - r_min) / (q_max - q_min)
     checks.computed_scale(scale)
+    checks.scale_floor(scale)  # a warning: the floor takes over below about 1e-5
     scale = scale.clamp(min=SCALE_EPS)
     if not symmetric:
         zero_point = (q_min - torch.round(r_min / scale)).clamp(q_min, q_max).to(torch.int64)
@@ -262,7 +269,10 @@ def quantization_error(tensor: Tensor, dequantized_tensor: Tensor) -> Tensor:
     tensor(0.1250)
     """
     r, r2 = checks.pair(tensor, dequantized_tensor)
-    return (r2 - r).square().mean()
+    mse = (r2 - r).square().mean()
+    if not bool(torch.isfinite(mse)) or (mse == 0 and not torch.equal(r, r2)):
+        mse = (r2.double() - r.double()).square().mean()  # beyond float32's range: float64
+    return mse
 
 
 def _sqnr(r: Tensor, r2: Tensor) -> float:
@@ -494,7 +504,7 @@ def granularity_block_size(
     >>> granularity_block_size((4, 6), "per_group", group_size=3)
     (1, 3)
     """
-    shape = tuple(int(n) for n in shape)
+    shape = checks.shape_of(shape)
     if granularity == "per_tensor":
         return shape
     if granularity == "per_channel":
@@ -696,7 +706,7 @@ def linear_q_symmetric_per_channel(
     r = checks.real_tensor(r_tensor, "r_tensor")
     blocks = block_shapes(r.shape, granularity_block_size(r.shape, "per_channel", dim=dim))
     q, scale, _ = _quantize_blocks(r, blocks, q_min, q_max, dtype, symmetric=True)
-    return q, scale.to(torch.float32)
+    return q, checks.float32_scale(scale)
 
 
 def linear_q_symmetric_per_group(
@@ -715,7 +725,7 @@ def linear_q_symmetric_per_group(
     r = checks.real_tensor(tensor)
     blocks = block_shapes(r.shape, granularity_block_size(r.shape, "per_group", 0, group_size))
     q, scale, _ = _quantize_blocks(r, blocks, q_min, q_max, dtype, symmetric=True)
-    return q, scale.to(torch.float32).reshape(-1, 1)
+    return q, checks.float32_scale(scale).reshape(-1, 1)
 
 
 def linear_dequantization_per_group(
@@ -927,7 +937,8 @@ class W8A16LinearLayer(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias=True, dtype=torch.float32) -> None:
         super().__init__()
         self.dtype = checks.float_dtype(dtype)
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features, out_features, bias = checks.layer_sizes(in_features, out_features, bias)
+        self.in_features, self.out_features = in_features, out_features
         self.register_buffer(
             "int8_weights", torch.zeros((out_features, in_features), dtype=torch.int8)
         )
@@ -1258,7 +1269,7 @@ def packed_weight_bytes(shape: Sequence[int], n_bits: int, scale_bytes: int = 4)
     50
     """
     n_bits = checks.pack_bits(n_bits)
-    out_features, in_features = checks.weight_shape(shape)
+    out_features, in_features = checks.weight_shape(shape, scale_bytes)
     return out_features * -(-in_features // (8 // n_bits)) + out_features * int(scale_bytes)
 
 
@@ -1312,7 +1323,8 @@ class PackedLinearLayer(nn.Module):
         super().__init__()
         self.dtype = checks.float_dtype(dtype)
         self.n_bits = checks.packed_layer_bits(type(self).n_bits if n_bits is None else n_bits)
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features, out_features, bias = checks.layer_sizes(in_features, out_features, bias)
+        self.in_features, self.out_features = in_features, out_features
         row_bytes = -(-self.in_features // (8 // self.n_bits))
         self.register_buffer(
             "packed_weights", torch.zeros((self.out_features, row_bytes), dtype=torch.uint8)
@@ -1593,6 +1605,10 @@ def absmax_mse_optimal(
     n_grid = checks.whole_number(n_grid, "n_grid", 1)
     n_refine = checks.whole_number(n_refine, "n_refine", 0)
     view, blocks, absmax, grid = _search_setup(tensor, block_size, dtype, n_bits, grid)
+    original, smallest = absmax, absmax / (n_grid * max(n_refine, 1))  # the smallest candidate
+    if bool(((smallest > 0) & (smallest / _symmetric_levels(dtype, n_bits)[1] < SCALE_EPS)).any()):
+        unit = torch.where(absmax > 0, absmax, 1.0)  # tiny values: search in units of max|r|, so
+        view, absmax = view / unit.to(view.dtype), absmax / unit  # that no scale is floored
     best_ratio = torch.ones_like(absmax)
     best_mse = torch.full_like(absmax, math.inf)
     parallel = view.numel() > fast.PARALLEL_ELEMENTS  # candidates shared between workers (fast)
@@ -1610,7 +1626,7 @@ def absmax_mse_optimal(
     coarse, fine_step = best_ratio.clone(), 1.0 / (n_grid * max(n_refine, 1))
     steps = [sign * i * fine_step for i in range(1, n_refine + 1) for sign in (-1, 1)]
     try_all([(coarse + step).clamp(fine_step, 1.0) for step in steps])
-    return (best_ratio * absmax).reshape(blocks.n_blocks)
+    return (best_ratio * original).reshape(blocks.n_blocks)
 
 
 def clipping_absmax(
@@ -1653,7 +1669,7 @@ def _aciq_mse(alpha: Tensor, n_bits: int, laplace: bool) -> Tensor:
     else:
         tail = alpha * math.sqrt(2 / math.pi) * torch.exp(-alpha.square() / 2)
         clipping = (alpha.square() + 1) * torch.special.erfc(alpha / math.sqrt(2)) - tail
-    return clipping + alpha.square() / (3 * 4**n_bits)
+    return clipping + alpha.square() / (3.0 * 4.0**n_bits)
 
 
 def aciq_mse_gaussian(alpha: float, n_bits: int, sigma: float = 1.0) -> float:
@@ -1667,8 +1683,10 @@ def aciq_mse_gaussian(alpha: float, n_bits: int, sigma: float = 1.0) -> float:
     >>> round(aciq_mse_gaussian(2.0, 4), 5)       # clipping 0.01155 + rounding 0.00521
     0.01675
     """
-    alpha = torch.tensor(float(alpha) / float(sigma), dtype=torch.float64)
-    return _aciq_mse(alpha, n_bits, laplace=False).item() * float(sigma) ** 2
+    alpha, n_bits, sigma = checks.aciq_args(alpha, n_bits, sigma, "sigma")
+    return (
+        _aciq_mse(torch.tensor(alpha / sigma, dtype=torch.float64), n_bits, False).item() * sigma**2
+    )
 
 
 def aciq_mse_laplace(alpha: float, n_bits: int, b: float = 1.0) -> float:
@@ -1679,13 +1697,13 @@ def aciq_mse_laplace(alpha: float, n_bits: int, b: float = 1.0) -> float:
     >>> round(aciq_mse_laplace(5.0, 4), 5)        # clipping 0.01348 + rounding 0.03255
     0.04603
     """
-    alpha = torch.tensor(float(alpha) / float(b), dtype=torch.float64)
-    return _aciq_mse(alpha, n_bits, laplace=True).item() * float(b) ** 2
+    alpha, n_bits, b = checks.aciq_args(alpha, n_bits, b, "b")
+    return _aciq_mse(torch.tensor(alpha / b, dtype=torch.float64), n_bits, True).item() * b**2
 
 
 def _aciq_clip(n_bits: int, laplace: bool) -> float:
     """The ``alpha`` (unit scale) that minimises ACIQ's MSE: a scan of 0.5 to 20 in 1e-4 steps."""
-    n_bits = checks.whole_number(n_bits, "n_bits", 1)
+    n_bits = checks.bits(n_bits)
     a = torch.arange(5_000, 200_001, dtype=torch.float64) * 1e-4
     return float(a[int(_aciq_mse(a, n_bits, laplace).argmin())])
 
@@ -1696,7 +1714,7 @@ def aciq_clip_gaussian(n_bits: int, sigma: float = 1.0) -> float:
     >>> [round(aciq_clip_gaussian(bits), 2) for bits in (2, 3, 4, 8)]
     [1.71, 2.15, 2.56, 3.92]
     """
-    return _aciq_clip(n_bits, laplace=False) * float(sigma)
+    return _aciq_clip(n_bits, laplace=False) * checks.aciq_args(0.0, n_bits, sigma, "sigma")[2]
 
 
 def aciq_clip_laplace(n_bits: int, b: float = 1.0) -> float:
@@ -1705,7 +1723,7 @@ def aciq_clip_laplace(n_bits: int, b: float = 1.0) -> float:
     >>> [round(aciq_clip_laplace(bits), 2) for bits in (2, 3, 4, 8)]
     [2.83, 3.9, 5.03, 9.9]
     """
-    return _aciq_clip(n_bits, laplace=True) * float(b)
+    return _aciq_clip(n_bits, laplace=True) * checks.aciq_args(0.0, n_bits, b, "b")[2]
 
 
 # Plots -------------------------------------------------------------------------------------------

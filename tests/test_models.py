@@ -615,9 +615,9 @@ def quantized_embeddings(quantized_minilm):
 
 
 @pytest.fixture
-def uncached_verify(monkeypatch):
-    """``verify_minilm_weights`` without its cache, so that a patched hash or path is used."""
-    monkeypatch.setattr(models, "verify_minilm_weights", models.verify_minilm_weights.__wrapped__)
+def uncached_verify():
+    """``verify_minilm_weights``, which keeps no cache: a patched hash or path is used."""
+    assert not hasattr(models.verify_minilm_weights, "cache_info")
     return models.verify_minilm_weights
 
 
@@ -653,6 +653,17 @@ def test_a_changed_byte_is_a_clear_error(monkeypatch, tmp_path, uncached_verify)
         file.write(bytes([byte[0] ^ 1]))
     monkeypatch.setattr(models, "minilm_weights_path", lambda: changed)
     with pytest.raises(ValueError, match=r"90,868,376 bytes with sha256 (?!53aa5117)"):
+        uncached_verify()
+
+
+@pytest.mark.parametrize("name", ["1_Pooling/config.json", "tokenizer.json", "modules.json"])
+def test_a_changed_pooling_tokenizer_or_module_list_is_a_clear_error(
+    monkeypatch, uncached_verify, name
+):
+    """The weights alone do not make the embeddings: a CLS pooling instead of the mean, a
+    renamed token or a dropped Normalize module change them too, so every file is hashed."""
+    monkeypatch.setitem(models.MINILM_FILES, name, "0" * 64)
+    with pytest.raises(ValueError, match=f"missing or changed: {name}"):
         uncached_verify()
 
 

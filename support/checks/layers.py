@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from support.checks.values import quantized, real_tensor, scale, zero_point
+from support.checks.values import is_whole, quantized, real_tensor, scale, zero_point
 from support.constants import dtype_name
 
 # -- layers ------------------------------------------------------------------------------------
@@ -84,6 +84,16 @@ def w8a8_args(q_x: Any, s_x: Any, z_x: Any, q_w: Any, s_w: Any, z_w: Any) -> tup
     linear_pair(qx, qw)
     scales = row_params_float64((("s_x", s_x, qx.shape[0]), ("s_w", s_w, qw.shape[0])))
     zeros = row_params_int64((("z_x", z_x, qx.shape[0]), ("z_w", z_w, qw.shape[0])))
+    # the int64 sum is exact while in_features * max|q_x - z_x| * max|q_w - z_w| < 2**63
+    largest = [
+        (q.to(torch.int64) - z).abs().max().item() for q, z in ((qx, zeros[0]), (qw, zeros[1]))
+    ]
+    if qx.shape[1] * largest[0] * largest[1] >= 2**63:
+        raise ValueError(
+            f"in_features * max|q_x - z_x| * max|q_w - z_w| = {qx.shape[1]} * {largest[0]} * "
+            f"{largest[1]} reaches 2**63: the int64 sum could wrap. Quantized values of up to "
+            "16 bits are safe for any layer up to 2**31 inputs."
+        )
     return qx, scales[0], zeros[0], qw, scales[1], zeros[1]
 
 
@@ -92,7 +102,12 @@ def w8a16_args(weight: Any, input: Any, scales: Any, bias_: Any) -> tuple:
     and an optional bias."""
     q = int8_weight(weight)
     x = linear_input(input, q.shape[1])
-    return q, x, row_scales(scales, q.shape[0]), bias(bias_, q.shape[0])
+    scales, bias_ = row_scales(scales, q.shape[0]), bias(bias_, q.shape[0])
+    if not scales.is_meta and not bool(((scales > 0) & torch.isfinite(scales)).all()):
+        raise ValueError("every scale must be a positive, finite number (one per output row).")
+    if bias_ is not None and not bias_.is_meta and not bool(torch.isfinite(bias_).all()):
+        raise ValueError("bias holds NaN or infinite values: pass a finite bias, or None.")
+    return q, x, scales, bias_
 
 
 def int8_weight(weight: Any) -> torch.Tensor:
@@ -145,6 +160,16 @@ def layer_weights(weights: Any, out_features: int, in_features: int) -> torch.Te
     return w
 
 
+def layer_sizes(in_features: Any, out_features: Any, bias_: Any) -> tuple[int, int, bool]:
+    """A layer's constructor arguments: two whole numbers >= 1 and ``bias`` True or False."""
+    for name, value in (("in_features", in_features), ("out_features", out_features)):
+        if not is_whole(value) or value < 1:
+            raise TypeError(f"{name} must be a whole number >= 1, got {value!r}.")
+    if not isinstance(bias_, bool):
+        raise TypeError(f"bias must be True or False, got {bias_!r}.")
+    return int(in_features), int(out_features), bias_
+
+
 def packed_layer_bits(n_bits: Any) -> int:
     """A packed layer's bit width: 2, 4 or 8."""
     if isinstance(n_bits, bool) or n_bits not in (2, 4, 8):
@@ -164,9 +189,13 @@ def module(module: Any, name: str = "module") -> nn.Module:
 
 def names(names: Any, name: str = "module_name_to_exclude") -> tuple[str, ...]:
     """A list of names (never a single string, whose letters would be taken as names)."""
-    if isinstance(names, str):
-        raise TypeError(f"{name} must be a list of names, e.g. [{names!r}].")
-    return tuple(names)
+    if isinstance(names, str) or names is None or not hasattr(names, "__iter__"):
+        example = f"[{names!r}]" if isinstance(names, str) else '["lm_head"], or [] for none'
+        raise TypeError(f"{name} must be a list of names, e.g. {example}.")
+    names = tuple(names)
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{name} must hold names (strings), got {list(names)!r}.")
+    return names
 
 
 def replace_args(module_: Any, target_class: Any, names_: Any) -> tuple[str, ...]:

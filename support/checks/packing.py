@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from support.checks.values import is_whole, quantized
+from support.checks.values import is_whole, quantized, shape_of
 from support.constants import PACK_BITS, dtype_name
 
 # -- packing -----------------------------------------------------------------------------------
@@ -151,9 +151,12 @@ def offset_binary(uint8tensor: Any, bits: int) -> torch.Tensor:
     return uint8tensor.detach()
 
 
-def weight_shape(shape: Any) -> tuple[int, int]:
-    """An ``(out_features, in_features)`` shape of positive sizes."""
-    shape = tuple(int(n) for n in shape)
+def weight_shape(shape: Any, scale_bytes: Any = 4) -> tuple[int, int]:
+    """An ``(out_features, in_features)`` shape of positive sizes (and a whole number of bytes
+    per scale, >= 0)."""
+    if not is_whole(scale_bytes) or scale_bytes < 0:
+        raise ValueError(f"scale_bytes must be a whole number >= 0, got {scale_bytes!r}.")
+    shape = shape_of(shape)
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"shape must be (out_features, in_features), got {shape}.")
     return shape

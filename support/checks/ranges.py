@@ -65,6 +65,8 @@ def absmax(absmax: Any, n_blocks: tuple[int, ...]) -> torch.Tensor:
 
 def ratios(ratios: Any) -> torch.Tensor:
     """A non-empty 1-D float64 tensor of positive, finite ratios."""
+    if ratios is None or isinstance(ratios, str):
+        raise TypeError(f"ratios must be a sequence of numbers such as [1.0, 0.9], got {ratios!r}.")
     ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten()
     if ratios.numel() == 0 or not bool(((ratios > 0) & torch.isfinite(ratios)).all()):
         raise ValueError("ratios must be a non-empty sequence of positive, finite numbers.")
@@ -134,6 +136,11 @@ def tradeoff_points(points: Sequence) -> None:
     if not points:
         raise ValueError("points is empty: pass at least one TradeoffPoint to plot.")
     for point in points:
+        if not (math.isfinite(point.bits_per_weight) and point.bits_per_weight > 0):
+            raise ValueError(
+                f"the bits per weight of {point.label!r} is {point.bits_per_weight!r}: pass a "
+                "positive number (bits_per_weight computes it)."
+            )
         if not (math.isfinite(point.mse) and point.mse > 0):
             raise ValueError(
                 f"the MSE of {point.label!r} is {point.mse!r}: a log axis needs a positive, "
@@ -162,9 +169,40 @@ def accuracy_counts(correct: Any, n_test: Any) -> None:
 
 
 def ranges_dict(ranges: Any) -> None:
-    """A non-empty dict ``{label: alpha}``."""
+    """A non-empty dict ``{label: alpha}``, every alpha a finite number >= 0."""
     if not isinstance(ranges, dict) or not ranges:
         raise TypeError("ranges must be a non-empty dict {label: alpha}.")
+    for label, alpha in ranges.items():
+        try:
+            ok = math.isfinite(float(alpha)) and float(alpha) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"the range {label!r} is {alpha!r}: pass a finite number >= 0.")
+
+
+def aciq_args(alpha: Any, n_bits: Any, scale: Any, scale_name: str) -> tuple[float, int, float]:
+    """ACIQ's arguments: ``alpha`` a finite number >= 0, ``n_bits`` a whole number from 1 to
+    64, and the distribution's scale (``sigma`` or ``b``) a positive finite number."""
+    n_bits = bits(n_bits)
+    values = []
+    for name, value, low_ok in (("alpha", alpha, True), (scale_name, scale, False)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}.")
+        value = float(value)
+        if not math.isfinite(value) or value < 0 or (value == 0 and not low_ok):
+            raise ValueError(
+                f"{name} must be a finite number > 0 ({name} >= 0 for alpha), got {value}."
+            )
+        values.append(value)
+    return values[0], n_bits, values[1]
+
+
+def bits(n_bits: Any) -> int:
+    """A bit width from 1 to 64 for ACIQ's formulas."""
+    if not is_whole(n_bits) or not 1 <= n_bits <= 64:
+        raise ValueError(f"n_bits must be a whole number from 1 to 64, got {n_bits!r}.")
+    return int(n_bits)
 
 
 # The checks this module offers (``from support.checks import *`` in the package).

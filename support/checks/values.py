@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,16 @@ from support.constants import SUPPORTED_DTYPES, dtype_name
 def is_whole(value: Any) -> bool:
     """True for a whole number (Python or numpy int, not ``bool``)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def shape_of(shape: Any, name: str = "shape") -> tuple[int, ...]:
+    """A shape: a sequence of whole numbers >= 0 (``torch.Size``, tuple, list), as a tuple.
+    Fractions are refused, not truncated: (4.9, 8) is not a shape."""
+    if isinstance(shape, str | bytes) or not isinstance(shape, Sequence | torch.Size):
+        raise TypeError(f"{name} must be a tuple of whole numbers such as (4, 6), got {shape!r}.")
+    if not all(is_whole(n) and n >= 0 for n in shape):
+        raise ValueError(f"{name} must hold whole numbers >= 0, got {tuple(shape)}.")
+    return tuple(int(n) for n in shape)
 
 
 def whole_number(value: Any, name: str, low: int) -> int:
@@ -38,8 +49,9 @@ def int_dtype(dtype: Any) -> torch.dtype:
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"dtype must be a torch dtype such as torch.int8, got {dtype!r}.")
     if dtype.is_floating_point or dtype.is_complex:
+        kind = "a complex" if dtype.is_complex else "a floating-point"
         raise TypeError(
-            f"dtype {dtype_name(dtype)} is a floating-point type, but quantization needs an "
+            f"dtype {dtype_name(dtype)} is {kind} type, but quantization needs an "
             "integer target dtype: use torch.int8, torch.uint8 or torch.int16."
         )
     if dtype not in SUPPORTED_DTYPES:
@@ -103,9 +115,20 @@ def real_tensor(tensor: Any, name: str = "tensor") -> torch.Tensor:
             f"{name} is empty (shape {tuple(tensor.shape)}): there is nothing to quantize, and "
             "an empty tensor has no minimum or maximum to build a scale from."
         )
+    not_meta(tensor, name)
     if tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.to(torch.float32)
     return tensor.detach()
+
+
+def not_meta(tensor: torch.Tensor, name: str) -> None:
+    """A tensor with values: a ``meta`` tensor (a skeleton's) has a shape but no values."""
+    if tensor.is_meta:
+        raise ValueError(
+            f"{name} is on the meta device: it has a shape but no values, and this needs real "
+            "weights. Load them first (load_quantized), or use replace_linear_with_target, "
+            "which builds a skeleton without quantizing anything."
+        )
 
 
 def finite_range(r_min: Any, r_max: Any, name: str = "tensor") -> None:
@@ -157,6 +180,7 @@ def quantized(quantized_tensor: Any, name: str = "quantized_tensor") -> torch.Te
         raise TypeError(f"{name} must hold integers, got a bool tensor.")
     if quantized_tensor.numel() == 0:
         raise ValueError(f"{name} is empty: there is nothing to dequantize.")
+    not_meta(quantized_tensor, name)
     return quantized_tensor.detach()
 
 
@@ -212,7 +236,9 @@ def scale(scale: Any, shape: torch.Size, precision: torch.dtype) -> float | torc
     float64 but 0 in float32, where ``r / s`` would give NaN.
     """
     if isinstance(scale, torch.Tensor):
-        if scale.is_complex() or scale.dtype == torch.bool or scale.numel() == 0:
+        if scale.numel() == 0:
+            raise ValueError("scale is an empty tensor: pass a number, or one scale per row.")
+        if scale.is_complex() or scale.dtype == torch.bool:
             raise TypeError(f"scale must hold real numbers, got a {scale.dtype} tensor.")
         fits(scale, shape, "scale")
         scale = scale.detach()
@@ -255,6 +281,8 @@ def zero_point(
                 (zero_point == zero_point.round()).all()
             ):
                 raise ValueError("every zero point must be a whole number; round it first.")
+        if zero_point.is_floating_point() and bool((zero_point.abs() > 2**53).any()):
+            raise ValueError("every zero point must be a whole number below 2**53 in size.")
         zero_point = zero_point.detach().to(torch.int64)
         low, high = int(zero_point.min()), int(zero_point.max())
     else:
@@ -266,6 +294,10 @@ def zero_point(
             raise ValueError(
                 f"zero_point must be a whole number, got {zero_point}; round it first with "
                 "int(round(zero_point))."
+            )
+        if abs(zero_point) > 2**53:
+            raise ValueError(
+                f"zero_point {zero_point} is too large: use a whole number below 2**53."
             )
         zero_point = low = high = int(zero_point)
     if q_min is not None and q_max is not None and (low < q_min or high > q_max):
@@ -290,6 +322,47 @@ def dequantize_args(quantized_tensor: Any, scale_: Any, zero_point_: Any) -> tup
     return q, scale(scale_, q.shape, torch.float32), zero_point(zero_point_, q.shape)
 
 
+def q_range(q_min: Any, q_max: Any) -> tuple[int, int]:
+    """``q_min < q_max``, both whole numbers (what ``get_q_range`` returns)."""
+    if not (is_whole(q_min) and is_whole(q_max)):
+        raise TypeError(f"q_min and q_max must be whole numbers, got {q_min!r} and {q_max!r}.")
+    if not q_min < q_max:
+        raise ValueError(
+            f"q_min must be less than q_max, got {q_min} and {q_max}: get_q_range(dtype, n_bits) "
+            "gives a valid pair."
+        )
+    return int(q_min), int(q_max)
+
+
+def ordered_range(r_min: torch.Tensor, r_max: torch.Tensor) -> None:
+    """Every range has ``r_min <= r_max`` (a reversed range is a swapped argument)."""
+    if bool((r_min > r_max).any()):
+        raise ValueError(
+            "r_min is larger than r_max: pass the smallest value first, "
+            "qparams_from_range(r_min, r_max, q_min, q_max)."
+        )
+
+
+#: The floor of the scale: float32's machine epsilon, as in PyTorch's observers.
+_SCALE_EPS = torch.finfo(torch.float32).eps
+
+
+def scale_floor(scale: torch.Tensor) -> None:
+    """Warn when a non-zero range is so narrow that the scale floor (``SCALE_EPS``) takes
+    over: the grid is then coarser than the range needs, and the error grows as the range
+    shrinks (at max|r| = 1e-8 nothing is left). Scale the tensor up by a power of 2 first."""
+    floored = (scale > 0) & (scale < _SCALE_EPS)
+    if bool(floored.any()):
+        warnings.warn(
+            f"a range narrower than {_SCALE_EPS:.3g} per level (max|r| below about 1.5e-5 at 8 "
+            "bits) gets the smallest scale, SCALE_EPS, so fewer levels are used and the error "
+            "grows: multiply the tensor by a power of 2 (e.g. 2**20) before quantizing, and "
+            "divide the result after.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def computed_scale(scale: torch.Tensor) -> None:
     """A scale computed from a range is finite, unless ``r_max - r_min`` overflowed."""
     if bool(torch.isinf(scale).any()):  # r_max - r_min overflowed (beyond +-8.9e307)
@@ -302,7 +375,12 @@ def computed_scale(scale: torch.Tensor) -> None:
 def block_size(shape: Sequence[int], block_size: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(shape, block_size)`` as tuples of ints, ``block_size`` one entry per dimension, each
     from 1 to its dimension's size and dividing it. A 0-dim tensor takes ``()`` (or ``(1,)``)."""
-    shape, block_size = tuple(int(n) for n in shape), tuple(block_size)
+    if isinstance(block_size, str) or not isinstance(block_size, Sequence | torch.Size):
+        raise TypeError(
+            f"block_size must be a tuple with one whole number per dimension, such as (1, 64), "
+            f"got {block_size!r}: granularity_block_size builds one."
+        )
+    shape, block_size = shape_of(shape), tuple(block_size)
     if not shape:
         if block_size not in ((), (1,)):
             raise ValueError(f"a 0-dim tensor takes block_size (), got {block_size}.")
@@ -381,7 +459,21 @@ def r_range(r_range: Any, blocks: Any) -> tuple[torch.Tensor, torch.Tensor]:
     ``[-absmax, absmax]``; returned as two float64 tensors of shape ``blocks.n_blocks``."""
     n_blocks = blocks.n_blocks
     if isinstance(r_range, torch.Tensor):
-        r_min, r_max = -r_range.abs(), r_range.abs()
+        bad = (
+            "NaN"
+            if bool(torch.isnan(r_range).any())
+            else "inf"
+            if bool(torch.isinf(r_range).any())
+            else "a negative value"
+            if bool((r_range < 0).any())
+            else None
+        )
+        if bad is not None:
+            raise ValueError(
+                f"an absmax r_range must hold finite numbers >= 0 (one per block), got {bad}: "
+                "pass the magnitudes, e.g. r_range=t.abs().amax(), or a pair (r_min, r_max)."
+            )
+        r_min, r_max = -r_range, r_range
     elif isinstance(r_range, tuple | list) and len(r_range) == 2:
         r_min, r_max = r_range
     else:
@@ -418,6 +510,18 @@ def block_params(
     )
 
 
+def float32_scale(scale: torch.Tensor) -> torch.Tensor:
+    """A scale as float32, the course's dtype for returned scales; a ``ValueError`` if it does
+    not fit (values above about 4e40 need a float64 scale: use ``quantize_blockwise``)."""
+    converted = scale.to(torch.float32)
+    if not bool(torch.isfinite(converted).all()):
+        raise ValueError(
+            "the scale does not fit in float32 (the values reach beyond 3.4e38 * q_max): "
+            "quantize_blockwise returns float64 scales."
+        )
+    return converted
+
+
 def per_group_scale(scale: Any, n_groups: int, group_size: int) -> torch.Tensor:
     """A per-group scale: a tensor with one value per group (``(n_groups, 1)`` as returned)."""
     if not isinstance(scale, torch.Tensor) or scale.numel() != n_groups:
@@ -437,10 +541,10 @@ def bits_per_weight_args(n_bits: Any, scale_bits: Any, zero_point_bits: Any, sha
         ("zero_point_bits", zero_point_bits, 0),
     ):
         whole_number(value, name, low)
-    shape = tuple(int(n) for n in shape)
-    if not shape or 0 in shape:
-        raise ValueError(f"shape {shape} has no elements to count the cost of.")
-    return shape
+    shape_ = shape_of(shape)
+    if not shape_ or 0 in shape_:
+        raise ValueError(f"shape {shape_} has no elements to count the cost of.")
+    return shape_
 
 
 # The checks this module offers (``from support.checks import *`` in the package).

@@ -304,9 +304,11 @@ def test_choose_qparams_with_a_given_range(symmetric):
     q_max = 127
     expected = absmax / q_max if symmetric else 2 * absmax / 255
     torch.testing.assert_close(from_absmax[0], expected, rtol=1e-15, atol=0)
-    # a number broadcasts to every block; a negative absmax counts as its magnitude
-    scale, _ = choose_qparams_affine(t, (1, 3), symmetric=True, r_range=torch.tensor(-2.54))
+    # a number broadcasts to every block; a negative absmax is refused, not read as its magnitude
+    scale, _ = choose_qparams_affine(t, (1, 3), symmetric=True, r_range=torch.tensor(2.54))
     assert scale.shape == (6, 2) and bool((scale == f32(2.54) / 127).all())
+    with pytest.raises(ValueError, match="r_range must hold finite numbers >= 0"):
+        choose_qparams_affine(t, (1, 3), symmetric=True, r_range=torch.tensor(-2.54))
 
 
 def test_quantize_blockwise_with_a_clipped_range_saturates_outside_it():
@@ -637,9 +639,10 @@ def test_property_no_function_modifies_its_inputs(case, seed):
     ranges = (r_min.clone(), r_max.clone())
     s2, z2 = choose_qparams_affine(t, block_size, dtype, n_bits, r_range=(r_min, r_max))
     assert torch.equal(r_min, ranges[0]) and torch.equal(r_max, ranges[1])
-    absmax = r_max.clone()
+    absmax = r_max.abs()
+    kept = absmax.clone()
     choose_qparams_affine(t, block_size, dtype, n_bits, symmetric=True, r_range=absmax)
-    assert torch.equal(absmax, r_max)
+    assert torch.equal(absmax, kept)
     params = (s2.clone(), z2.clone())
     q = quantize_affine(t, block_size, s2, z2, dtype, n_bits)
     q_before = q.clone()
