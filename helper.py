@@ -117,18 +117,12 @@ def qparams_from_range(
     >>> s.tolist(), z.tolist()
     ([0.015748031496062992, 1.1920928955078125e-07], [0, 0])
     """
-    q_min, q_max = checks.q_range(q_min, q_max)
-    r_min, r_max = (
-        torch.as_tensor(r_min, dtype=torch.float64),
-        torch.as_tensor(r_max, dtype=torch.float64),
-    )
-    checks.finite_range(r_min, r_max, "the range")
-    checks.ordered_range(r_min, r_max)
+    r_min, r_max, q_min, q_max = checks.qparams_args(r_min, r_max, q_min, q_max, symmetric)
     r_min, r_max = r_min.clamp(max=0.0), r_max.clamp(min=0.0)
     if symmetric:
         middle = 0 if q_min < 0 else (q_min + q_max + 1) // 2
         scale = torch.maximum(-r_min, r_max) / (q_max - middle)
-        zero_point = torch.full(scale.shape, middle, dtype=torch.int64)
+        zero_point = torch.full_like(scale, middle, dtype=torch.int64)
     else:
         scale = (r_max - r_min) / (q_max - q_min)
     checks.computed_scale(scale)
@@ -1186,10 +1180,9 @@ def pack_weights(uint8tensor: Tensor, bits: int, pad=False) -> Tensor:
         checks.padding_allowed(pad, n, per_byte, bits)
         values = F.pad(values, (0, per_byte - n % per_byte))
     groups = values.reshape(*values.shape[:-1], values.shape[-1] // per_byte, per_byte)
-    shifts = torch.arange(0, 8, bits, dtype=torch.uint8)  # 0, bits, 2 * bits, ...
     packed = groups[..., 0].clone()
     for position in range(1, per_byte):  # a loop over the positions in a byte only
-        packed |= groups[..., position] << shifts[position]
+        packed |= groups[..., position] << (position * bits)  # shift by 0, bits, 2 * bits, ...
     return packed
 
 
@@ -1210,9 +1203,8 @@ def unpack_weights(uint8tensor: Tensor, bits: int, shape: Sequence[int] | None =
     """
     packed, bits, shape = checks.unpack_args(uint8tensor, bits, shape)
     per_byte, mask = 8 // bits, 2**bits - 1
-    shifts = torch.arange(0, 8, bits, dtype=torch.uint8)
     # one tensor per position in a byte (the only loop), then side by side: (..., m, per_byte)
-    values = torch.stack([(packed >> shift) & mask for shift in shifts], dim=-1)
+    values = torch.stack([(packed >> shift) & mask for shift in range(0, 8, bits)], dim=-1)
     values = values.reshape(*packed.shape[:-1], packed.shape[-1] * per_byte)
     if shape is not None and shape[-1] != values.shape[-1]:
         values = values[..., : shape[-1]].contiguous()

@@ -111,8 +111,8 @@ def w8a16_args(weight: Any, input: Any, scales: Any, bias_: Any) -> tuple:
 
 
 def int8_weight(weight: Any) -> torch.Tensor:
-    """An int8 (out_features, in_features) weight."""
-    q = quantized(weight, "weight")
+    """An int8 (out_features, in_features) weight (a meta skeleton's too: shapes only)."""
+    q = quantized(weight, "weight", values=False)
     if q.dtype != torch.int8 or q.dim() != 2:
         raise TypeError(
             f"weight must be an int8 (out_features, in_features) tensor, got "

@@ -166,8 +166,11 @@ def finite_tensor(tensor: Any, name: str = "tensor") -> torch.Tensor:
     return r
 
 
-def quantized(quantized_tensor: Any, name: str = "quantized_tensor") -> torch.Tensor:
-    """Check that ``quantized_tensor`` is a non-empty integer tensor."""
+def quantized(
+    quantized_tensor: Any, name: str = "quantized_tensor", values: bool = True
+) -> torch.Tensor:
+    """Check that ``quantized_tensor`` is a non-empty integer tensor, with values unless
+    ``values=False`` (a forward pass on a meta skeleton only computes shapes)."""
     if not isinstance(quantized_tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(quantized_tensor).__name__}.")
     if quantized_tensor.is_floating_point() or quantized_tensor.is_complex():
@@ -180,7 +183,8 @@ def quantized(quantized_tensor: Any, name: str = "quantized_tensor") -> torch.Te
         raise TypeError(f"{name} must hold integers, got a bool tensor.")
     if quantized_tensor.numel() == 0:
         raise ValueError(f"{name} is empty: there is nothing to dequantize.")
-    not_meta(quantized_tensor, name)
+    if values:
+        not_meta(quantized_tensor, name)
     return quantized_tensor.detach()
 
 
@@ -320,6 +324,28 @@ def dequantize_args(quantized_tensor: Any, scale_: Any, zero_point_: Any) -> tup
     whole zero point, each fitting it."""
     q = quantized(quantized_tensor)
     return q, scale(scale_, q.shape, torch.float32), zero_point(zero_point_, q.shape)
+
+
+def flag(value: Any, name: str) -> bool:
+    """A real ``True`` or ``False``: a string such as ``"no"`` would count as true."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+def qparams_args(r_min: Any, r_max: Any, q_min: Any, q_max: Any, symmetric: Any) -> tuple:
+    """The arguments of ``qparams_from_range``: finite ranges with ``r_min <= r_max`` (as float64
+    tensors), a valid ``q_min < q_max`` and a real flag ``symmetric``."""
+    q_min, q_max = q_range(q_min, q_max)
+    flag(symmetric, "symmetric")
+    for name, value in (("r_min", r_min), ("r_max", r_max)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real | torch.Tensor):
+            raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}.")
+    r_min = torch.as_tensor(r_min, dtype=torch.float64)
+    r_max = torch.as_tensor(r_max, dtype=torch.float64)
+    finite_range(r_min, r_max, "the range")
+    ordered_range(r_min, r_max)
+    return r_min, r_max, q_min, q_max
 
 
 def q_range(q_min: Any, q_max: Any) -> tuple[int, int]:
