@@ -831,6 +831,8 @@ def test_load_hub_model_with_allow_download_really_goes_online(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert load_hub_model("some/model", allow_download=True) == "stand-in"
     assert seen == {"model_id": "some/model", "device": "cpu", "offline": False}
+    # and the session is offline again afterwards, in the environment and in the hub's constant
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and constants.HF_HUB_OFFLINE is True
 
 
 # ------------------------------------------------------------------------------------------

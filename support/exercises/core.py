@@ -223,6 +223,10 @@ def _is_stub(function: Callable) -> bool:
     return True
 
 
+class _Skipped(Exception):
+    """A case not run, because an earlier case ran out of time."""
+
+
 class _OutOfTime(Exception):
     """A case ran longer than ``TIME_LIMIT_SECONDS`` and was stopped."""
 
@@ -451,10 +455,17 @@ def run_checks(
     """
     if not callable(function):
         raise TypeError(f"pass your function itself, e.g. check(my_function), not {function!r}.")
-    outcomes = [_call(function, case) for case in cases]
+    outcomes = []
+    for case in cases:  # after a case that ran out of time the rest would too: skip them
+        if outcomes and isinstance(outcomes[-1][1], _Skipped | TimeoutError):
+            outcomes.append((None, _Skipped("not run: a case before this one ran out of time")))
+        else:
+            outcomes.append(_call(function, case))
     results = []
     for case, (result, error) in zip(cases, outcomes, strict=True):
-        if error is not None:
+        if isinstance(error, _Skipped):
+            problem = str(error)
+        elif error is not None:
             problem = f"raised {type(error).__name__}: {_short(str(error), 400)}"
         elif result is None:
             problem = "returned None"
