@@ -143,7 +143,7 @@ def scale_and_zero_point_from_range(
     >>> scale_and_zero_point_from_range(100.0, 200.0, -128, 127)   # one-signed: z = q_min
     (0.7843137254901961, -128)
     """
-    scale, zero_point = qparams_from_range(float(r_min), float(r_max), q_min, q_max)
+    scale, zero_point = qparams_from_range(r_min, r_max, q_min, q_max)
     return scale.item(), int(zero_point)
 
 
@@ -498,7 +498,7 @@ def granularity_block_size(
     >>> granularity_block_size((4, 6), "per_group", group_size=3)
     (1, 3)
     """
-    shape = checks.shape_of(shape)
+    shape = checks.granularity_args(shape, dim, group_size)
     if granularity == "per_tensor":
         return shape
     if granularity == "per_channel":
@@ -667,11 +667,9 @@ def per_element(param: Tensor, shape: Sequence[int], block_size: Sequence[int]) 
     tensor([[1., 1., 1.],
             [2., 2., 2.]])
     """
-    shape = tuple(shape)
-    if not shape:
-        return param.reshape(())
-    blocks = block_shapes(shape, block_size)
-    return param.reshape(blocks.param_shape).expand(blocks.view_shape).reshape(shape)
+    blocks = block_shapes(checks.shape_of(shape), block_size)
+    param = checks.block_param(param, blocks.param_shape, blocks.n_blocks, "param")
+    return param.expand(blocks.view_shape).reshape(tuple(shape))
 
 
 # The course's functions: a block size each ----------------------------------------------------
@@ -777,8 +775,7 @@ def plot_granularity_tradeoff(points: Sequence[TradeoffPoint], title=None) -> Fi
     included (right; further down and left is a better deal); one line per bit width, the
     error on a log axis. ``points`` are ``TradeoffPoint(label, n_bits, bits_per_weight, mse)``.
     """
-    points = [TradeoffPoint(*point) for point in points]
-    checks.tradeoff_points(points)
+    points = checks.tradeoff_points(points, TradeoffPoint)
     return plots.draw_granularity_tradeoff(points, title)
 
 
@@ -812,7 +809,9 @@ def quantized_linear_W8A8_without_bias(
 
     The scales leave the sum because they do not vary along ``i`` (per tensor, per row of ``x``,
     per output channel of ``w``). The sum runs in int64: an int8 ``q - z`` reaches 255, and
-    33,000 products of 255 * 255 pass int32's 2**31. The result is float32 (batch, out_features).
+    33,000 products of 255 * 255 pass int32's 2**31. It is exact while ``in_features * max|q_x
+    - z_x| * max|q_w - z_w| < 2**63`` (any int8 layer up to 1.4e14 inputs); beyond, a ValueError.
+    The result is float32 (batch, out_features).
 
     >>> q_x = torch.tensor([[127, 0]], dtype=torch.int8)
     >>> q_w = torch.tensor([[-127, 64], [0, 127]], dtype=torch.int8)
@@ -1148,7 +1147,7 @@ def plot_accuracy_vs_bits(
     """Test accuracy against bit width, one line per label of ``correct`` (``{label: {n_bits:
     images right}}`` out of ``n_test``), most bits on the left; dashed: the float model
     (``float_correct``), dotted: guessing (``1 / n_classes``)."""
-    checks.accuracy_counts(correct, n_test)
+    checks.accuracy_counts(correct, n_test, float_correct, n_classes)
     return plots.draw_accuracy_vs_bits(correct, n_test, float_correct, n_classes, title)
 
 
@@ -1174,7 +1173,7 @@ def pack_weights(uint8tensor: Tensor, bits: int, pad=False) -> Tensor:
     tensor([[ 33,  67],
             [ 15, 240]], dtype=torch.uint8)
     """
-    values, bits = checks.pack_args(uint8tensor, bits)
+    values, bits = checks.pack_args(uint8tensor, bits, pad)
     per_byte, n = 8 // bits, values.shape[-1]
     if n % per_byte:
         checks.padding_allowed(pad, n, per_byte, bits)
@@ -1589,6 +1588,8 @@ def absmax_mse_optimal(
     The candidates are ``1/n_grid, ..., 1`` (1 is min-max, so the result is never worse), then
     ``2 * n_refine`` more around each block's best, ``n_refine`` times closer; each is one round
     trip of the whole tensor, every block at once. The best candidate tried, not a proven minimum.
+    Blocks so small that a candidate's scale would fall below ``SCALE_EPS`` (about 1e-5 at 8 bits)
+    are searched in units of their max|r| (rescaled, no warning): the answer scales with the tensor.
 
     >>> r = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0])
     >>> absmax_mse_optimal(r, (5,), n_bits=2, n_grid=10).item()   # levels -1.2, 0, 1.2
@@ -1638,6 +1639,7 @@ def clipping_absmax(
     ...  for m in RANGE_METHODS]
     [2.0, 1.0, 1.2]
     """
+    checks.dtype_and_bits(dtype, n_bits)  # checked for every method, though "mse" alone uses them
     if method == "min-max":
         return absmax_minmax(tensor, block_size)
     if method == "percentile":
@@ -1732,8 +1734,8 @@ def plot_clipping_curves(
     widths = checks.bit_widths(n_bits)
     for bits in widths:
         get_q_range(torch.int8, bits)
-    ratios = torch.linspace(0.02, 1.0, 60) if ratios is None else torch.as_tensor(ratios)
-    ratios = ratios.to(torch.float64)
+    ratios = torch.linspace(0.02, 1.0, 60, dtype=torch.float64) if ratios is None else ratios
+    ratios = checks.ratios(ratios)
     whole = tuple(r.shape)
     peak = absmax_minmax(r, whole).item()
     clip = absmax_percentile(r, whole, percentile).item()

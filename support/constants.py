@@ -43,4 +43,6 @@ CLIPPING_GRIDS: tuple[str, ...] = ("course", "midrise")
 
 def dtype_name(dtype: torch.dtype) -> str:
     """The short name of a dtype: ``torch.int8`` -> ``"int8"``."""
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch dtype such as torch.int8, got {dtype!r}.")
     return str(dtype).removeprefix("torch.")

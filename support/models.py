@@ -79,6 +79,8 @@ class ModelSize:
 
 def format_bytes(n: int) -> str:
     """Bytes in decimal units, as a model card writes them: ``90868376`` -> ``"90.9 MB"``."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be a whole number of bytes >= 0, got {n!r}.")
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
@@ -91,6 +93,8 @@ def model_size(model: nn.Module) -> ModelSize:
     >>> model_size(nn.Linear(4, 2))
     ModelSize(40 B: float32 40 B)
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     seen, by_dtype = set(), {}
     for tensor in list(model.parameters()) + list(model.buffers()):
         if id(tensor) in seen:
@@ -243,7 +247,21 @@ def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    _model_input(inputs, "inputs")
     return model(inputs).argmax(dim=-1)
+
+
+def _model_input(x: object, name: str) -> None:
+    """A non-empty real float tensor with values (not NaN, not infinite, not on ``meta``)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = f"a {x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"{name} must be a float tensor, one row per example, got {got}.")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"{name} is empty: there is nothing to classify.")
+    if x.is_meta:
+        raise ValueError(f"{name} is on the meta device: it has a shape but no values.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or infinite values: every prediction would be noise.")
 
 
 def plot_digits(
@@ -432,12 +450,20 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     ``y`` holds one integer label per row of ``x``, shape ``(n,)``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    for name, value in (("x", x), ("y", y)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a tensor, got {type(value).__name__}.")
-    if x.dim() == 0 or len(x) == 0:
+    if isinstance(x, torch.Tensor) and (x.dim() == 0 or len(x) == 0):
         raise ValueError("x is empty: there is no image to classify (accuracy of nothing).")
-    if y.dim() != 1 or len(y) != len(x) or y.is_floating_point():
+    _model_input(x, "x")
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"y must be a tensor, got {type(y).__name__}.")
+    if y.is_meta:
+        raise ValueError("y is on the meta device: it has a shape but no values.")
+    if (
+        y.dim() != 1
+        or len(y) != len(x)
+        or y.is_floating_point()
+        or y.is_complex()
+        or y.dtype == torch.bool
+    ):
         raise ValueError(
             f"y must hold one integer label per row of x, shape ({len(x)},), got "
             f"{y.dtype} of shape {tuple(y.shape)}; a (n, 1) column would be compared with "
@@ -634,8 +660,23 @@ def pair_similarities(
     >>> pair_similarities(e, ["a", "b"], [("a", "b"), ("a", "a")])
     tensor([0.6000, 1.0000])
     """
-    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
-        raise TypeError("embeddings must be a 2-D tensor, one row per sentence (as embed gives).")
+    if (
+        not isinstance(embeddings, torch.Tensor)
+        or embeddings.dim() != 2
+        or not embeddings.is_floating_point()
+    ):
+        raise TypeError(
+            "embeddings must be a 2-D float tensor, one row per sentence (as embed gives)."
+        )
+    if embeddings.is_meta:
+        raise ValueError("embeddings is on the meta device: it has a shape but no values.")
+    if not isinstance(sentences, list | tuple) or not all(isinstance(s, str) for s in sentences):
+        raise TypeError("sentences must be a list of strings, one per row of embeddings.")
+    if isinstance(pairs, str | torch.Tensor) or not isinstance(pairs, Iterable):
+        raise TypeError('pairs must be a list of (sentence, sentence) pairs, e.g. [("a", "b")].')
+    pairs = list(pairs)
+    if not pairs or not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
+        raise ValueError("pairs must be a non-empty list of (sentence, sentence) pairs.")
     if len(sentences) != len(embeddings):
         raise ValueError(
             f"{len(sentences)} sentences but {len(embeddings)} embeddings: one row per sentence."

@@ -103,6 +103,12 @@ def w8a16_args(weight: Any, input: Any, scales: Any, bias_: Any) -> tuple:
     q = int8_weight(weight)
     x = linear_input(input, q.shape[1])
     scales, bias_ = row_scales(scales, q.shape[0]), bias(bias_, q.shape[0])
+    devices = {t.device for t in (q, x, scales, bias_) if t is not None}
+    if len(devices) > 1:
+        raise ValueError(
+            "weight, input, scales and bias are on different devices "
+            f"({', '.join(sorted(map(str, devices)))}): move them to one device with .to(device)."
+        )
     if not scales.is_meta and not bool(((scales > 0) & torch.isfinite(scales)).all()):
         raise ValueError("every scale must be a positive, finite number (one per output row).")
     if bias_ is not None and not bias_.is_meta and not bool(torch.isfinite(bias_).all()):
@@ -189,7 +195,7 @@ def module(module: Any, name: str = "module") -> nn.Module:
 
 def names(names: Any, name: str = "module_name_to_exclude") -> tuple[str, ...]:
     """A list of names (never a single string, whose letters would be taken as names)."""
-    if isinstance(names, str) or names is None or not hasattr(names, "__iter__"):
+    if isinstance(names, str) or not isinstance(names, list | tuple | set | frozenset):
         example = f"[{names!r}]" if isinstance(names, str) else '["lm_head"], or [] for none'
         raise TypeError(f"{name} must be a list of names, e.g. {example}.")
     names = tuple(names)

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from support.checks.values import is_whole, quantized, shape_of
+from support.checks.values import flag, is_whole, not_meta, quantized, shape_of
 from support.constants import PACK_BITS, dtype_name
 
 # -- packing -----------------------------------------------------------------------------------
@@ -62,6 +62,7 @@ def uint8(tensor: Any, name: str, packing: bool) -> torch.Tensor:
 
 def values_fit(values: torch.Tensor, bits: int) -> None:
     """Every uint8 value fits in ``bits`` bits."""
+    not_meta(values, "uint8tensor")
     if bits < 8 and values.numel() and int(values.amax()) >= 2**bits:
         raise ValueError(
             f"uint8tensor holds {int(values.amax())}, which does not fit in {bits} bits (0 to "
@@ -143,6 +144,7 @@ def offset_binary(uint8tensor: Any, bits: int) -> torch.Tensor:
             else type(uint8tensor).__name__
         )
         raise TypeError(f"uint8tensor must be a uint8 tensor (offset binary), got {got}.")
+    not_meta(uint8tensor, "uint8tensor")
     if uint8tensor.numel() and int(uint8tensor.amax()) >= 2**bits:
         raise ValueError(
             f"uint8tensor holds {int(uint8tensor.amax())}, which is not a {bits}-bit offset-"
@@ -162,8 +164,10 @@ def weight_shape(shape: Any, scale_bytes: Any = 4) -> tuple[int, int]:
     return shape
 
 
-def pack_args(uint8tensor: Any, bits: Any) -> tuple[torch.Tensor, int]:
-    """The arguments of ``pack_weights``: uint8 values that fit in ``bits``, one of PACK_BITS."""
+def pack_args(uint8tensor: Any, bits: Any, pad: Any = False) -> tuple[torch.Tensor, int]:
+    """The arguments of ``pack_weights``: uint8 values that fit in ``bits``, one of PACK_BITS,
+    and a real flag ``pad``."""
+    flag(pad, "pad")
     bits = pack_bits(bits)
     values = uint8(uint8tensor, "uint8tensor", packing=True)
     values_fit(values, bits)

@@ -65,7 +65,11 @@ def absmax(absmax: Any, n_blocks: tuple[int, ...]) -> torch.Tensor:
 
 def ratios(ratios: Any) -> torch.Tensor:
     """A non-empty 1-D float64 tensor of positive, finite ratios."""
-    if ratios is None or isinstance(ratios, str):
+    if (
+        ratios is None
+        or isinstance(ratios, str | bool)
+        or not (isinstance(ratios, Sequence | torch.Tensor) or isinstance(ratios, numbers.Real))
+    ):
         raise TypeError(f"ratios must be a sequence of numbers such as [1.0, 0.9], got {ratios!r}.")
     ratios = torch.as_tensor(ratios, dtype=torch.float64).flatten()
     if ratios.numel() == 0 or not bool(((ratios > 0) & torch.isfinite(ratios)).all()):
@@ -83,6 +87,12 @@ def range_method(method: Any, methods: tuple[str, ...]) -> ValueError:
 
 def bit_widths(n_bits: Any) -> list[int]:
     """A non-empty sequence of bit widths, as ints."""
+    if isinstance(n_bits, str) or not isinstance(n_bits, Sequence):
+        raise TypeError(
+            f"n_bits must be a sequence of bit widths such as (8, 4, 2), got {n_bits!r}."
+        )
+    if not all(is_whole(b) for b in n_bits):
+        raise ValueError(f"n_bits must hold whole numbers, got {tuple(n_bits)!r}.")
     widths = [int(b) for b in n_bits]
     if not widths:
         raise ValueError("n_bits must list at least one bit width, e.g. (8, 4, 2).")
@@ -96,7 +106,11 @@ def bins(bins: Any) -> int:
 
 def error_max(error_max: Any) -> float | None:
     """``None`` or a positive, finite number."""
-    if error_max is not None and not (math.isfinite(error_max) and error_max > 0):
+    if error_max is not None and (
+        isinstance(error_max, bool)
+        or not isinstance(error_max, numbers.Real)
+        or not (math.isfinite(error_max) and error_max > 0)
+    ):
         raise ValueError(f"error_max must be a positive number, got {error_max!r}.")
     return error_max
 
@@ -131,10 +145,20 @@ def clipping_ranges_args(tensor: Any, ranges: Any, bins_: Any) -> tuple:
     return r, r_min, r_max, bins(bins_)
 
 
-def tradeoff_points(points: Sequence) -> None:
-    """At least one point, each with a positive, finite MSE (a log axis)."""
+def tradeoff_points(points: Any, point_class: type) -> list:
+    """At least one point, each a ``point_class`` (label, n_bits, bits_per_weight, mse) with a
+    positive, finite MSE (a log axis); returned as a list of ``point_class``."""
+    if isinstance(points, str) or not isinstance(points, Sequence):
+        raise TypeError(f"points must be a list of TradeoffPoint, got {type(points).__name__}.")
     if not points:
         raise ValueError("points is empty: pass at least one TradeoffPoint to plot.")
+    try:
+        points = [point_class(*point) for point in points]
+    except TypeError:
+        raise TypeError(
+            "each point must be TradeoffPoint(label, n_bits, bits_per_weight, mse), or a tuple "
+            "of those four."
+        ) from None
     for point in points:
         if not (math.isfinite(point.bits_per_weight) and point.bits_per_weight > 0):
             raise ValueError(
@@ -146,6 +170,7 @@ def tradeoff_points(points: Sequence) -> None:
                 f"the MSE of {point.label!r} is {point.mse!r}: a log axis needs a positive, "
                 "finite error."
             )
+    return points
 
 
 def output_sqnr_args(y: torch.Tensor, outputs: Any) -> None:
@@ -156,8 +181,11 @@ def output_sqnr_args(y: torch.Tensor, outputs: Any) -> None:
         raise TypeError("outputs must be a non-empty dict {label: output tensor}.")
 
 
-def accuracy_counts(correct: Any, n_test: Any) -> None:
-    """``{label: {n_bits: count}}`` with every count in ``0..n_test``."""
+def accuracy_counts(
+    correct: Any, n_test: Any, float_correct: Any = None, n_classes: Any = None
+) -> None:
+    """``{label: {n_bits: count}}`` with every count in ``0..n_test``; ``float_correct`` is
+    ``None`` or a count in ``0..n_test``, ``n_classes`` ``None`` or a whole number >= 2."""
     if not isinstance(correct, dict) or not correct:
         raise TypeError("correct must be a non-empty dict {label: {n_bits: correct count}}.")
     if not is_whole(n_test) or n_test < 1:
@@ -166,6 +194,16 @@ def accuracy_counts(correct: Any, n_test: Any) -> None:
         for b, count in counts.items():
             if not 0 <= count <= n_test:
                 raise ValueError(f"{label!r} at {b} bits: {count} is not in 0..{n_test}.")
+    if float_correct is not None and (
+        isinstance(float_correct, bool)
+        or not isinstance(float_correct, numbers.Real)
+        or not 0 <= float_correct <= n_test
+    ):
+        raise ValueError(
+            f"float_correct must be None or a count in 0..{n_test}, got {float_correct!r}."
+        )
+    if n_classes is not None and (not is_whole(n_classes) or n_classes < 2):
+        raise ValueError(f"n_classes must be None or a whole number >= 2, got {n_classes!r}.")
 
 
 def ranges_dict(ranges: Any) -> None:

@@ -34,6 +34,16 @@ def shape_of(shape: Any, name: str = "shape") -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
+def granularity_args(shape: Any, dim: Any, group_size: Any) -> tuple[int, ...]:
+    """The shape, and the kinds of ``dim`` and ``group_size`` (checked even where the
+    granularity does not use them: a wrong one is a mistake either way)."""
+    if not is_whole(dim):
+        raise TypeError(f"dim must be a whole number, got {dim!r}.")
+    if group_size is not None and not is_whole(group_size):
+        raise TypeError(f"group_size must be a whole number or None, got {group_size!r}.")
+    return shape_of(shape)
+
+
 def whole_number(value: Any, name: str, low: int) -> int:
     """``value`` as an int if it is a whole number ``>= low``, else a ``ValueError``."""
     if not is_whole(value) or value < low:
@@ -240,6 +250,7 @@ def scale(scale: Any, shape: torch.Size, precision: torch.dtype) -> float | torc
     float64 but 0 in float32, where ``r / s`` would give NaN.
     """
     if isinstance(scale, torch.Tensor):
+        not_meta(scale, "scale")
         if scale.numel() == 0:
             raise ValueError("scale is an empty tensor: pass a number, or one scale per row.")
         if scale.is_complex() or scale.dtype == torch.bool:
@@ -277,6 +288,7 @@ def zero_point(
     it must itself be storable.
     """
     if isinstance(zero_point, torch.Tensor):
+        not_meta(zero_point, "zero_point")
         if zero_point.is_complex() or zero_point.dtype == torch.bool or zero_point.numel() == 0:
             raise TypeError(f"zero_point must hold whole numbers, got a {zero_point.dtype} tensor.")
         fits(zero_point, shape, "zero_point")
@@ -341,6 +353,10 @@ def qparams_args(r_min: Any, r_max: Any, q_min: Any, q_max: Any, symmetric: Any)
     for name, value in (("r_min", r_min), ("r_max", r_max)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real | torch.Tensor):
             raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}.")
+        if isinstance(value, torch.Tensor):
+            if value.is_complex() or value.dtype == torch.bool:
+                raise TypeError(f"{name} must hold real numbers, got a {value.dtype} tensor.")
+            not_meta(value, name)
     r_min = torch.as_tensor(r_min, dtype=torch.float64)
     r_max = torch.as_tensor(r_max, dtype=torch.float64)
     finite_range(r_min, r_max, "the range")
@@ -469,7 +485,12 @@ def block_param(
     if not isinstance(param, torch.Tensor):
         if isinstance(param, bool) or not isinstance(param, numbers.Real):
             raise TypeError(f"{name} must be a number or a tensor, got {type(param).__name__}.")
+        if not math.isfinite(param):
+            raise ValueError(f"{name} must be a finite number, got {param}.")
         return torch.tensor(param, dtype=torch.float64).reshape((1,) * len(param_shape))
+    not_meta(param, name)
+    if param.is_complex() or param.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got a {param.dtype} tensor.")
     if param.numel() == 1:
         return param.detach().reshape((1,) * len(param_shape))
     if param.numel() != math.prod(n_blocks) or tuple(param.shape) != n_blocks:
