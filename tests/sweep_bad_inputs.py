@@ -67,10 +67,12 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, str(Path.cwd()))
 import helper  # noqa: E402
 
-try:
+if (Path.cwd() / "support" / "models.py").exists():
     from support import models
-except ImportError:  # an older layout kept models.py at the top
+else:  # an older layout kept models.py at the top
     import models  # type: ignore[no-redef]
+for _module in (helper, models):  # this checkout's, not an installed copy
+    assert Path(_module.__file__).resolve().is_relative_to(Path.cwd().resolve()), _module
 
 #: The bare formulas, documented as unchecked: counted apart.
 UNCHECKED = {"quantize_one_liner", "dequantize_one_liner"}
