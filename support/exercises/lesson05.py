@@ -244,6 +244,12 @@ def _divisor_rows(description: str, hint: str, *steps: Callable) -> tuple:
     )
 
 
+def _with_and_without_clamp(description: str, how: dict, hint: str) -> tuple:
+    """Two rows for a mistake whose result a clamp to the dtype's range can change: with the
+    clamp and without it."""
+    return ((description, how, hint), (description, dict(how, clamp=False), hint))
+
+
 _BY_128_ROWS = _divisor_rows(
     "divides by 128 instead of q_max = 127",
     _BY_128_HINT,
@@ -257,37 +263,18 @@ _BY_127_5_ROWS = _divisor_rows(
     lambda q_min, q_max: 127.5,
 )
 
-# One row per classic mistake: (description, what differs from the right answer, hint). Where
-# a clamp changes the result, the mistake has a row with and one without it.
-_PER_CHANNEL_ROWS = (
-    (
-        "takes the maximum along `dim` itself, so dim=0 gets one scale per column",
-        dict(reduce="same"),
-        _DIM_HINT,
-    ),
-    (
-        "takes the maximum along `dim` itself, so dim=0 gets one scale per column",
-        dict(reduce="same", keepdim=False),
-        _DIM_HINT,
-    ),
-    (
+# The mistakes of the per-channel step, made in the per-channel exercise or inside the
+# per-group one: (description, what differs from the right answer, hint). Where a clamp
+# changes the result, the mistake has a row with and one without it.
+_CHANNEL_STEP_ROWS = (
+    *_with_and_without_clamp(
         "leaves out keepdim=True (or a view): the scale does not broadcast back",
         dict(keepdim=False),
         _KEEPDIM_HINT,
     ),
-    (
-        "leaves out keepdim=True (or a view): the scale does not broadcast back",
-        dict(keepdim=False, clamp=False),
-        _KEEPDIM_HINT,
-    ),
-    (
+    *_with_and_without_clamp(
         "divides by the scale without keepdim and reshapes only the scale it returns",
         dict(late_view=True),
-        _LATE_VIEW_HINT,
-    ),
-    (
-        "divides by the scale without keepdim and reshapes only the scale it returns",
-        dict(late_view=True, clamp=False),
         _LATE_VIEW_HINT,
     ),
     (
@@ -295,21 +282,10 @@ _PER_CHANNEL_ROWS = (
         dict(use_max=True),
         _MAX_PAIR_HINT,
     ),
-    (
+    *_with_and_without_clamp(
         "takes the largest value instead of the largest magnitude (no abs)",
         dict(magnitude=False),
         _ABSMAX_HINT,
-    ),
-    (
-        "takes the largest value instead of the largest magnitude (no abs)",
-        dict(magnitude=False, clamp=False),
-        _ABSMAX_HINT,
-    ),
-    (
-        "uses one scale for the whole tensor (per tensor, not per channel)",
-        dict(reduce="tensor"),
-        "take one maximum per channel, r_tensor.abs().amax(dim=1 - dim, keepdim=True), not the "
-        "maximum of the whole tensor.",
     ),
     *_BY_128_ROWS,
     *_BY_127_5_ROWS,
@@ -323,7 +299,30 @@ _PER_CHANNEL_ROWS = (
         dict(own_range=False, cast_to=torch.int8),
         _DTYPE_HINT,
     ),
-    ("has no floor under the scale: an all-zero row gets scale 0", dict(floor=False), _FLOOR_HINT),
+)
+_PER_CHANNEL_ROWS = (
+    (
+        "takes the maximum along `dim` itself, so dim=0 gets one scale per column",
+        dict(reduce="same"),
+        _DIM_HINT,
+    ),
+    (
+        "takes the maximum along `dim` itself, so dim=0 gets one scale per column",
+        dict(reduce="same", keepdim=False),
+        _DIM_HINT,
+    ),
+    *_CHANNEL_STEP_ROWS,
+    (
+        "uses one scale for the whole tensor (per tensor, not per channel)",
+        dict(reduce="tensor"),
+        "take one maximum per channel, r_tensor.abs().amax(dim=1 - dim, keepdim=True), not the "
+        "maximum of the whole tensor.",
+    ),
+    (
+        "has no floor under the scale: an all-zero row gets scale 0",
+        dict(floor=False),
+        _FLOOR_HINT,
+    ),
     ("cuts off the fraction instead of rounding", dict(rounding=torch.trunc), _TRUNC_HINT),
     ("returns floats: it never casts to the integer dtype", dict(cast=False), _CAST_HINT),
 )
@@ -452,7 +451,9 @@ _RESHAPE_FIRST_HINT = (
     "group each), not group_size rows of numel / group_size elements."
 )
 
-_PER_GROUP_ROWS = (
+# Groups cut the wrong way: rows of both per-group tables (``groups`` is a keyword of both
+# variants).
+_GROUPING_ROWS = (
     (
         "cuts the groups down the columns instead of along the rows",
         dict(groups="columns"),
@@ -463,6 +464,10 @@ _PER_GROUP_ROWS = (
         dict(groups="reshape_first"),
         _RESHAPE_FIRST_HINT,
     ),
+)
+
+_PER_GROUP_ROWS = (
+    *_GROUPING_ROWS,
     (
         "quantizes the (groups, group_size) view per column (dim=1) instead of per row",
         dict(group_dim=1),
@@ -490,53 +495,7 @@ _PER_GROUP_ROWS = (
         "finish with q.view(tensor.shape): the quantized tensor has the input's shape; only the "
         "scale keeps the (number of groups, 1) shape.",
     ),
-    (
-        "leaves out keepdim=True (or a view): the scale does not broadcast back",
-        dict(keepdim=False),
-        _KEEPDIM_HINT,
-    ),
-    (
-        "leaves out keepdim=True (or a view): the scale does not broadcast back",
-        dict(keepdim=False, clamp=False),
-        _KEEPDIM_HINT,
-    ),
-    (
-        "divides by the scale without keepdim and reshapes only the scale it returns",
-        dict(late_view=True),
-        _LATE_VIEW_HINT,
-    ),
-    (
-        "divides by the scale without keepdim and reshapes only the scale it returns",
-        dict(late_view=True, clamp=False),
-        _LATE_VIEW_HINT,
-    ),
-    (
-        "divides the result of .max(dim=...), a (values, indices) pair",
-        dict(use_max=True),
-        _MAX_PAIR_HINT,
-    ),
-    (
-        "takes the largest value instead of the largest magnitude (no abs)",
-        dict(magnitude=False),
-        _ABSMAX_HINT,
-    ),
-    (
-        "takes the largest value instead of the largest magnitude (no abs)",
-        dict(magnitude=False, clamp=False),
-        _ABSMAX_HINT,
-    ),
-    *_BY_128_ROWS,
-    *_BY_127_5_ROWS,
-    (
-        "ignores `dtype`: it uses int8's q_max = 127 for every dtype",
-        dict(own_range=False),
-        _DTYPE_HINT,
-    ),
-    (
-        "ignores `dtype`: it uses int8's q_max = 127 for every dtype",
-        dict(own_range=False, cast_to=torch.int8),
-        _DTYPE_HINT,
-    ),
+    *_CHANNEL_STEP_ROWS,
     (
         "has no floor under the scale: an all-zero group gets scale 0",
         dict(floor=False),
@@ -657,16 +616,7 @@ _DEQUANTIZE_PER_GROUP_ROWS = (
         dict(groups=None, via_helper=True),
         _NO_GROUPS_HINT,
     ),
-    (
-        "cuts the groups down the columns instead of along the rows",
-        dict(groups="columns"),
-        _COLUMNS_HINT,
-    ),
-    (
-        "reshapes to (group_size, -1) instead of (-1, group_size)",
-        dict(groups="reshape_first"),
-        _RESHAPE_FIRST_HINT,
-    ),
+    *_GROUPING_ROWS,
     (
         "flattens the scale to shape (number of groups,), which does not broadcast back",
         dict(flat_scale=True),

@@ -253,32 +253,6 @@ CHANNEL_UNRECOGNISED = [
 ]
 
 
-@pytest.mark.parametrize("function", CHANNEL_CORRECT, ids=lambda f: f.__name__)
-def test_per_channel_correct_solutions_pass(function):
-    """The course's loop, one amax, float64, .max(...).values, branches, the helper."""
-    assert_passed(check_linear_q_symmetric_per_channel(function), cases=6)
-
-
-@pytest.mark.parametrize(
-    ("function", "words"), CHANNEL_MISTAKEN, ids=lambda x: getattr(x, "__name__", "")
-)
-def test_per_channel_classic_mistakes_are_named_with_their_hint(function, words):
-    assert_names_mistake(check_linear_q_symmetric_per_channel(function), words)
-
-
-def test_per_channel_every_mistake_of_the_checker_is_exercised():
-    named = {
-        check_linear_q_symmetric_per_channel(f).mistake.description for f, _ in CHANNEL_MISTAKEN
-    }
-    assert named == {mistake.description for mistake in PER_CHANNEL_MISTAKES}
-
-
-@pytest.mark.parametrize("function", CHANNEL_UNRECOGNISED, ids=lambda f: f.__name__)
-def test_per_channel_unrecognised_mistakes_get_the_first_failing_case_and_the_recipe(function):
-    report = check_linear_q_symmetric_per_channel(function)
-    assert_unrecognised(report, PER_CHANNEL_RECIPE, PER_CHANNEL_MISTAKES)
-
-
 def test_per_channel_a_changed_input_fails_naming_it():
     def divides_in_place(r_tensor, dim, dtype=torch.int8):
         q, scale = channel_lesson_solution(r_tensor.clone(), dim, dtype)
@@ -485,30 +459,6 @@ def group_scale_times_two(tensor, group_size, dtype=torch.int8):
 GROUP_UNRECOGNISED = [group_whole_rows, group_mean_scale, group_scale_times_two]
 
 
-@pytest.mark.parametrize("function", GROUP_CORRECT, ids=lambda f: f.__name__)
-def test_per_group_correct_solutions_pass(function):
-    """The course's view and per-channel call, one amax by hand, a 3-D view in float64."""
-    assert_passed(check_linear_q_symmetric_per_group(function), cases=5)
-
-
-@pytest.mark.parametrize(
-    ("function", "words"), GROUP_MISTAKEN, ids=lambda x: getattr(x, "__name__", "")
-)
-def test_per_group_classic_mistakes_are_named_with_their_hint(function, words):
-    assert_names_mistake(check_linear_q_symmetric_per_group(function), words)
-
-
-def test_per_group_every_mistake_of_the_checker_is_exercised():
-    named = {check_linear_q_symmetric_per_group(f).mistake.description for f, _ in GROUP_MISTAKEN}
-    assert named == {mistake.description for mistake in PER_GROUP_MISTAKES}
-
-
-@pytest.mark.parametrize("function", GROUP_UNRECOGNISED, ids=lambda f: f.__name__)
-def test_per_group_unrecognised_mistakes_get_the_first_failing_case_and_the_recipe(function):
-    report = check_linear_q_symmetric_per_group(function)
-    assert_unrecognised(report, PER_GROUP_RECIPE, PER_GROUP_MISTAKES)
-
-
 def test_per_group_a_changed_input_fails_naming_it():
     def scales_in_place(tensor, group_size, dtype=torch.int8):
         q, scale = group_by_hand(tensor.clone(), group_size, dtype)
@@ -615,32 +565,6 @@ DEQUANTIZE_UNRECOGNISED = [
 ]
 
 
-@pytest.mark.parametrize("function", DEQUANTIZE_CORRECT, ids=lambda f: f.__name__)
-def test_dequantize_per_group_correct_solutions_pass(function):
-    """The course's view and linear_dequantization, by hand, repeat_interleave in float64."""
-    assert_passed(check_linear_dequantization_per_group(function), cases=5)
-
-
-@pytest.mark.parametrize(
-    ("function", "words"), DEQUANTIZE_MISTAKEN, ids=lambda x: getattr(x, "__name__", "")
-)
-def test_dequantize_per_group_classic_mistakes_are_named_with_their_hint(function, words):
-    assert_names_mistake(check_linear_dequantization_per_group(function), words)
-
-
-def test_dequantize_per_group_every_mistake_of_the_checker_is_exercised():
-    named = {
-        check_linear_dequantization_per_group(f).mistake.description for f, _ in DEQUANTIZE_MISTAKEN
-    }
-    assert named == {mistake.description for mistake in DEQUANTIZE_PER_GROUP_MISTAKES}
-
-
-@pytest.mark.parametrize("function", DEQUANTIZE_UNRECOGNISED, ids=lambda f: f.__name__)
-def test_dequantize_per_group_unrecognised_mistakes_get_the_first_case_and_the_recipe(function):
-    report = check_linear_dequantization_per_group(function)
-    assert_unrecognised(report, DEQUANTIZE_PER_GROUP_RECIPE, DEQUANTIZE_PER_GROUP_MISTAKES)
-
-
 def test_dequantize_per_group_a_changed_input_fails_naming_it():
     def scales_in_place(quantized_tensor, scale, group_size):
         result = dequantize_by_hand(quantized_tensor, scale, group_size)
@@ -648,3 +572,79 @@ def test_dequantize_per_group_a_changed_input_fails_naming_it():
         return result
 
     assert_changed_in_place(check_linear_dequantization_per_group(scales_in_place), "scale")
+
+
+# ==========================================================================================
+# What every one of the three checkers must do
+# ==========================================================================================
+
+#: name -> (checker, its cases, correct answers, (mistake, words), unrecognised, recipe,
+#: the checker's own mistakes)
+EXERCISES = {
+    "per channel": (
+        check_linear_q_symmetric_per_channel,
+        6,
+        CHANNEL_CORRECT,
+        CHANNEL_MISTAKEN,
+        CHANNEL_UNRECOGNISED,
+        PER_CHANNEL_RECIPE,
+        PER_CHANNEL_MISTAKES,
+    ),
+    "per group": (
+        check_linear_q_symmetric_per_group,
+        5,
+        GROUP_CORRECT,
+        GROUP_MISTAKEN,
+        GROUP_UNRECOGNISED,
+        PER_GROUP_RECIPE,
+        PER_GROUP_MISTAKES,
+    ),
+    "dequantize per group": (
+        check_linear_dequantization_per_group,
+        5,
+        DEQUANTIZE_CORRECT,
+        DEQUANTIZE_MISTAKEN,
+        DEQUANTIZE_UNRECOGNISED,
+        DEQUANTIZE_PER_GROUP_RECIPE,
+        DEQUANTIZE_PER_GROUP_MISTAKES,
+    ),
+}
+
+
+def _each(position: int) -> list:
+    """``(exercise, item)`` for every item of column ``position`` of ``EXERCISES``."""
+    return [(name, item) for name, row in EXERCISES.items() for item in row[position]]
+
+
+def _ids(value) -> str:
+    """Test ids: the exercise's name or the learner function's."""
+    if isinstance(value, tuple):
+        value = value[0]
+    return value if isinstance(value, str) else getattr(value, "__name__", "")
+
+
+@pytest.mark.parametrize(("exercise", "function"), _each(2), ids=_ids)
+def test_correct_solutions_pass(exercise, function):
+    """Differently written right answers pass every case."""
+    check, cases = EXERCISES[exercise][:2]
+    assert_passed(check(function), cases=cases)
+
+
+@pytest.mark.parametrize(("exercise", "mistaken"), _each(3), ids=_ids)
+def test_classic_mistakes_are_named_with_their_hint(exercise, mistaken):
+    function, words = mistaken
+    assert_names_mistake(EXERCISES[exercise][0](function), words)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_every_mistake_of_the_checker_is_exercised(exercise):
+    """The learner-style functions above cover every Mistake of each checker."""
+    check, _, _, mistaken, _, _, mistakes = EXERCISES[exercise]
+    named = {check(function).mistake.description for function, _ in mistaken}
+    assert named == {mistake.description for mistake in mistakes}
+
+
+@pytest.mark.parametrize(("exercise", "function"), _each(4), ids=_ids)
+def test_unrecognised_mistakes_get_the_first_failing_case_and_the_recipe(exercise, function):
+    check, _, _, _, _, recipe, mistakes = EXERCISES[exercise]
+    assert_unrecognised(check(function), recipe, mistakes)
