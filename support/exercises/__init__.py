@@ -33,7 +33,14 @@ from support.exercises.lesson01 import (
 )
 from support.exercises.lesson02 import SCALE_AND_ZERO_POINT_MISTAKES, check_scale_and_zero_point
 from support.exercises.lesson04 import SYMMETRIC_MISTAKES, check_linear_q_symmetric
-from support.exercises.lesson05 import PER_ROW_MISTAKES, check_per_row_quantization
+from support.exercises.lesson05 import (
+    DEQUANTIZE_PER_GROUP_MISTAKES,
+    PER_CHANNEL_MISTAKES,
+    PER_GROUP_MISTAKES,
+    check_linear_dequantization_per_group,
+    check_linear_q_symmetric_per_channel,
+    check_linear_q_symmetric_per_group,
+)
 from support.exercises.lesson06 import W8A32_MISTAKES, check_w8a32
 from support.exercises.lesson07 import W8A16_MISTAKES, check_w8_a16_forward
 from support.exercises.lesson08 import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
@@ -59,8 +66,12 @@ __all__ = [
     "check_scale_and_zero_point",
     "SYMMETRIC_MISTAKES",
     "check_linear_q_symmetric",
-    "PER_ROW_MISTAKES",
-    "check_per_row_quantization",
+    "PER_CHANNEL_MISTAKES",
+    "check_linear_q_symmetric_per_channel",
+    "PER_GROUP_MISTAKES",
+    "check_linear_q_symmetric_per_group",
+    "DEQUANTIZE_PER_GROUP_MISTAKES",
+    "check_linear_dequantization_per_group",
     "W8A32_MISTAKES",
     "check_w8a32",
     "W8A16_MISTAKES",

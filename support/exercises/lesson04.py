@@ -25,10 +25,12 @@ from support.exercises.core import (
     expect_integers,
     mistakes_from_rows,
     run_checks,
+    shown,
 )
 
 __all__ = [
     "SYMMETRIC_MISTAKES",
+    "SYMMETRIC_RECIPE",
     "check_linear_q_symmetric",
 ]
 
@@ -55,7 +57,7 @@ def _expect_symmetric(tensor: torch.Tensor, dtype: torch.dtype) -> Callable[[Any
 
     def check(result: Any) -> str | None:
         if not isinstance(result, tuple | list) or len(result) != 2:
-            return f"expected a pair (quantized_tensor, scale), got {result!r}"
+            return f"expected a pair (quantized_tensor, scale), got {shown(result)}"
         q, scale = result
         if _is_one_number(q) and not _is_one_number(scale):
             return "the pair is the wrong way round: return (quantized_tensor, scale)"
@@ -64,11 +66,12 @@ def _expect_symmetric(tensor: torch.Tensor, dtype: torch.dtype) -> Callable[[Any
                 return f"expected one scale for the whole tensor, got shape {tuple(scale.shape)}"
             scale = scale.item()
         if not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-            return f"the scale must be a positive, finite number, got {scale!r}"
+            return f"the scale must be a positive, finite number, got {shown(scale)}"
         if not all_zero and not math.isclose(scale, expected_scale, rel_tol=1e-6):
             return f"scale {scale:.10g}, expected {expected_scale:.10g}"
         return check_q(q)
 
+    check.expected = (expected_q, expected_scale)
     return check
 
 
@@ -87,11 +90,14 @@ def _symmetric_variant(
     rounding=torch.round,
     clamp=True,
     cast=True,
+    cast_only=False,
 ):
     """The right answer, or one classic mistake, depending on the keywords.
 
     ``steps(q_min, q_max, z)`` is what ``max|r|`` is divided by (right: ``q_max - z``);
-    ``zero_point(q_min, q_max)`` the zero point (right: 0, or the midpoint if unsigned).
+    ``zero_point(q_min, q_max)`` the zero point (right: 0, or the midpoint if unsigned);
+    ``cast_only``: no rounding at all, ``r / s + z`` goes straight into ``.to(dtype)``, which
+    drops the fraction of ``r / s + z`` (not of ``r / s``: for uint8 that is a floor).
     """
     q_min, q_max = _range_of(dtype)
     z = (0 if q_min < 0 else (q_min + q_max + 1) // 2) if zero_point is None else zero_point
@@ -99,7 +105,7 @@ def _symmetric_variant(
     scale = magnitude(tensor) / divisor
     if floor:
         scale = max(scale, torch.finfo(torch.float32).eps)
-    q = rounding(tensor / scale) + z
+    q = tensor / scale + z if cast_only else rounding(tensor / scale) + z
     if clamp:
         q = q.clamp(q_min, q_max)
     return (q.to(dtype) if cast else q), scale
@@ -172,8 +178,22 @@ _SYMMETRIC_ROWS = (
         "round r / s to the nearest whole step with torch.round; .to(dtype), .int() and "
         "torch.trunc drop the fraction (1.5 -> 1).",
     ),
+    (
+        "never rounds: .to(dtype) on r / s + z cuts off the fraction",
+        dict(cast_only=True),
+        "a cast to an integer dtype does not round, it drops the fraction: 51.51 becomes 51, "
+        "not 52 (and for uint8, r / s + 128 is positive, so every value is rounded down). "
+        "Round first: torch.round(r / s) + z, then clamp, then .to(dtype).",
+    ),
 )
 SYMMETRIC_MISTAKES = mistakes_from_rows(_SYMMETRIC_ROWS, _symmetric_variant)
+
+#: The lesson's method, shown when a run fails and no known mistake explains it.
+SYMMETRIC_RECIPE = (
+    "z = 0 for a signed dtype (128, the midpoint, for uint8); s = max|r| / (q_max - z), at "
+    "least torch.finfo(torch.float32).eps; q = clamp(round(r / s) + z, q_min, q_max).to(dtype); "
+    "return (q, s)."
+)
 
 
 def check_linear_q_symmetric(function: Callable) -> CheckReport:
@@ -224,4 +244,6 @@ def check_linear_q_symmetric(function: Callable) -> CheckReport:
         CheckCase(text, (tensor, dtype), _expect_symmetric(tensor, dtype), hint)
         for text, tensor, dtype, hint in specs
     ]
-    return run_checks("Symmetric quantization", function, cases, SYMMETRIC_MISTAKES)
+    return run_checks(
+        "Symmetric quantization", function, cases, SYMMETRIC_MISTAKES, recipe=SYMMETRIC_RECIPE
+    )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_names_mistake, assert_passed
+from conftest import assert_changed_in_place, assert_names_mistake, assert_passed
 
 import helper
 from support.exercises import SYMMETRIC_MISTAKES, check_linear_q_symmetric
+from support.exercises.lesson04 import SYMMETRIC_RECIPE
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -168,6 +169,21 @@ def truncates(tensor, dtype=torch.int8):
     return ((tensor / scale).int() + z).clamp(info.min, info.max).to(dtype), scale
 
 
+def casts_without_rounding(tensor, dtype=torch.int8):
+    """The integers come from .to(dtype) alone, after the zero point is added."""
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / (info.max - z), EPS)
+    return (tensor / scale + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def casts_without_rounding_or_clamp(tensor, dtype=torch.int8):
+    """The same with no clamp (no value is out of range, so no cast is undefined here)."""
+    z = 0 if dtype == torch.int8 else 128
+    scale = torch.clamp(tensor.abs().max() / (torch.iinfo(dtype).max - z), min=EPS)
+    return (tensor / scale + z).to(dtype), scale.item()
+
+
 MISTAKEN = [
     (no_cast, "never casts"),
     (max_not_absmax, "max(r)"),
@@ -180,6 +196,55 @@ MISTAKEN = [
     (no_floor, "floor"),
     (rounds_half_up, "rounds halves up"),
     (truncates, "cuts off the fraction"),
+    (casts_without_rounding, "never rounds: .to(dtype)"),
+    (casts_without_rounding_or_clamp, "never rounds: .to(dtype)"),
+]
+
+
+# ------------------------------------------------------------------------------------------
+# Wrong answers no known mistake explains: the report shows the first failing case and the
+# recipe, and no hint that belongs to a mistake the learner did not make
+# ------------------------------------------------------------------------------------------
+
+
+def scale_from_the_mean(tensor, dtype=torch.int8):
+    """The mean magnitude instead of the largest one."""
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().mean().item() / (info.max - z), EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def asymmetric_scale_with_zero_point_zero(tensor, dtype=torch.int8):
+    """Lesson 02's scale, (r_max - r_min) / 255, with the symmetric zero point."""
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max((tensor.max() - tensor.min()).item() / 255, EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+def returns_the_inverse_scale(tensor, dtype=torch.int8):
+    """Right integers, but the scale returned is 1 / s (what the integers are multiplied by)."""
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype)
+    scale = max(tensor.abs().max().item() / (info.max - z), EPS)
+    q = (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype)
+    return q, 1 / scale
+
+
+def one_step_too_high(tensor, dtype=torch.int8):
+    """Adds 1 after rounding (a zero point of 1 by mistake)."""
+    info = torch.iinfo(dtype)
+    z = _zero_point(dtype) + 1
+    scale = max(tensor.abs().max().item() / (info.max - z + 1), EPS)
+    return (torch.round(tensor / scale) + z).clamp(info.min, info.max).to(dtype), scale
+
+
+UNRECOGNISED = [
+    scale_from_the_mean,
+    asymmetric_scale_with_zero_point_zero,
+    returns_the_inverse_scale,
+    one_step_too_high,
 ]
 
 # ------------------------------------------------------------------------------------------
@@ -198,6 +263,30 @@ def test_each_classic_mistake_is_named_with_its_hint(function, named):
     """Each mistake fails, the report names it, and its hint is shown."""
     report = check_linear_q_symmetric(function)
     assert_names_mistake(report, named)
+
+
+@pytest.mark.parametrize("function", UNRECOGNISED, ids=lambda f: f.__name__)
+def test_an_unrecognised_mistake_gets_the_first_failing_case_and_the_recipe(function):
+    """No known mistake matches: the report shows the first failing case (input, expected,
+    got) and the lesson's recipe, and no hint at all, so none that points at another mistake."""
+    report = check_linear_q_symmetric(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "  expected: " in text
+    assert text.endswith(f"recipe: {SYMMETRIC_RECIPE}")
+    assert "hint:" not in text
+    assert not any(mistake.hint in text for mistake in SYMMETRIC_MISTAKES)
+
+
+def test_a_function_that_changes_its_tensor_fails_naming_it():
+    """Quantizing the caller's tensor in place (tensor /= scale) fails, naming `tensor`."""
+
+    def divides_in_place(tensor, dtype=torch.int8):
+        q, scale = correct_python_numbers(tensor.clone(), dtype)
+        tensor /= scale
+        return q, scale
+
+    assert_changed_in_place(check_linear_q_symmetric(divides_in_place), "tensor")
 
 
 def test_every_mistake_in_the_checker_is_exercised():
