@@ -5,7 +5,8 @@ dtype=torch.float32)``: the bytes of a ``W8A16LinearLayer``'s tensors, which is 
 adds to a safetensors file (without the header). The reference builds the layer on the meta
 device (no memory, no random numbers) and adds up its state dict. Every wrong function below
 differs from the right sum, ``out * in + 4 * out + (out * dtype.itemsize if bias else 0)``, in
-one place.
+one place, except the size of a saved file, which adds the file's length field and header
+(recognised also when other tensor names or a note change the header's length).
 
 Imports point one way: this module imports ``helper`` and ``support.exercises.core``;
 ``helper`` never imports it.
