@@ -58,9 +58,12 @@ def _fake_groups_variant(
 ) -> torch.Tensor:
     """The right answer, or one classic mistake, depending on the keywords. ``blocks`` is
     ``"groups"`` (right), ``"columns"`` (groups cut down the columns), ``"rows"`` (one scale
-    per row) or ``"tensor"`` (one scale)."""
+    per row), ``"tensor"`` (one scale) or ``"swapped"`` (``reshape(group_size, -1)``: blocks
+    of ``numel / group_size`` weights)."""
     top = q_max(n_bits)
-    if blocks == "columns":
+    if blocks == "swapped":
+        grouped = weight.reshape(group_size, -1)
+    elif blocks == "columns":
         grouped = weight.T.reshape(-1, group_size)
     elif blocks == "rows":
         grouped = weight.reshape(weight.shape[0], -1)
@@ -142,6 +145,15 @@ _FAKE_GROUPS_ROWS = (
         "elements are next to each other in memory. weight.T.reshape(...) groups columns.",
     ),
     (
+        "cuts the weight with reshape(group_size, -1): group_size blocks of numel / "
+        "group_size weights, not groups of group_size",
+        dict(blocks="swapped"),
+        "the group size is the length of the *last* dimension: weight.reshape(-1, "
+        "group_size) gives one group of group_size weights per row of the view. "
+        "reshape(group_size, -1) makes group_size long blocks that run across the rows "
+        "(on a 2x6 weight in groups of 3: three blocks of 4).",
+    ),
+    (
         "uses one scale per row: it ignores group_size",
         dict(blocks="rows"),
         "cut every row into groups of group_size first, grouped = weight.reshape(-1, "
@@ -213,7 +225,8 @@ def check_fake_quantize_per_group(function: Callable) -> CheckReport:
     cases tell the classic mistakes apart: a 2x8 weight in groups of 4 at 4 bits (a group
     whose largest magnitude is negative; 4 groups of 4, so a missing ``keepdim`` runs without
     an error), a realistic 4x8 weight at 2 bits (where ``q_max`` is 1), the test tensor at 8
-    bits in groups of 3 (one group per row), and a weight with an all-zero group at 3 bits.
+    bits in groups of 3 (one group per row), and a weight with an all-zero group at 3 bits
+    (where ``reshape(group_size, -1)`` differs from both the groups and the rows).
     """
 
     small = torch.tensor(
@@ -253,4 +266,6 @@ def check_fake_quantize_per_group(function: Callable) -> CheckReport:
         for text, args, hint in specs
     ]
     wrapped = _float64_as_float32(function) if callable(function) else function
-    return run_checks("Fake quantization per group", wrapped, cases, FAKE_GROUPS_MISTAKES)
+    return run_checks(
+        "Fake quantization per group", wrapped, cases, FAKE_GROUPS_MISTAKES, recipe=general
+    )

@@ -5,7 +5,8 @@ dtype=torch.float32)``: the bytes of a ``W8A16LinearLayer``'s tensors, which is 
 adds to a safetensors file (without the header). The reference builds the layer on the meta
 device (no memory, no random numbers) and adds up its state dict. Every wrong function below
 differs from the right sum, ``out * in + 4 * out + (out * dtype.itemsize if bias else 0)``, in
-one place.
+one place, except the size of a saved file, which adds the file's length field and header
+(recognised also when other tensor names or a note change the header's length).
 
 Imports point one way: this module imports ``helper`` and ``support.exercises.core``;
 ``helper`` never imports it.
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 
 from helper import W8A16LinearLayer, dtype_name
-from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
+from support.exercises.core import CheckCase, CheckReport, _call, mistakes_from_rows, run_checks
 
 __all__ = [
     "W8A16_BYTES_MISTAKES",
@@ -30,7 +31,8 @@ __all__ = [
 
 
 def _layer_bytes_reference(in_features, out_features, bias, dtype) -> int:
-
+    """The bytes of the state dict of ``W8A16LinearLayer(in_features, out_features, bias,
+    dtype)``, built on the meta device (no memory, no random numbers)."""
     with torch.device("meta"):
         layer = W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype)
     return sum(t.numel() * t.element_size() for t in layer.state_dict().values())
@@ -53,6 +55,7 @@ def _expect_layer_bytes(expected: int) -> Callable[[Any], str | None]:
             return f"got {shown}, expected {expected:,} bytes"
         return None
 
+    check.expected = expected
     return check
 
 
@@ -120,6 +123,31 @@ def _bytes_kibibytes(in_features, out_features, bias=True, dtype=torch.float32):
     return _bytes_right(in_features, out_features, bias, dtype) / 1024
 
 
+def _zero_layer_state(in_features, out_features, bias=True, dtype=torch.float32):
+    """A W8A16 layer's state dict as zeros (real memory, so safetensors can write it, and no
+    random numbers drawn)."""
+    state = {
+        "int8_weights": torch.zeros(out_features, in_features, dtype=torch.int8),
+        "scales": torch.zeros(out_features, dtype=torch.float32),
+    }
+    if bias:
+        state["bias"] = torch.zeros(1, out_features, dtype=dtype)
+    return state
+
+
+def _bytes_file_with_header(in_features, out_features, bias=True, dtype=torch.float32):
+    """The size of a safetensors file of the layer's tensors: its header included."""
+    from safetensors.torch import save
+
+    return len(save(_zero_layer_state(in_features, out_features, bias, dtype)))
+
+
+#: A safetensors file: 8 bytes of header length, then a JSON header padded with spaces to a
+#: multiple of 8 bytes, then the tensors. A result that exceeds the right count on every case
+#: by such an amount (a header of 64 to 4,096 bytes) is a file size, whatever the names.
+_HEADER_BYTES = range(8 + 64, 8 + 4096 + 1, 8)
+
+
 _LAYER_BYTES = (
     "A W8A16LinearLayer holds int8_weights (out, in) at 1 byte each, scales (out,) in float32 "
     "at 4 bytes each whatever the dtype, and a bias (1, out) in the layer's dtype "
@@ -150,9 +178,10 @@ _W8A16_BYTES_ROWS = (
     (
         "counts the scales in the layer's dtype",
         dict(scales=None),
-        "W8A16LinearLayer keeps its scales in float32 whatever the layer's dtype (a bfloat16 "
-        "scale can make a weight wrap from 127 to -128): 4 bytes per scale, also in a "
-        "bfloat16 or float16 layer.",
+        "W8A16LinearLayer keeps its scales in float32 whatever the layer's dtype: 4 bytes per "
+        "scale, also in a bfloat16 or float16 layer. (Its quantize also divides in float32 "
+        "and clamps: the course's wrap of 127 to -128 in bfloat16 comes from a division done "
+        "in bfloat16 without a clamp, lesson 07.)",
     ),
     (
         "counts the bias in float32 whatever the layer's dtype",
@@ -204,6 +233,15 @@ _W8A16_BYTES_ROWS = (
         _bytes_four_each,
         "4 bytes is float32 only: the weights are int8 (1 byte), and a bfloat16 or float16 "
         "bias takes 2 bytes per number.",
+    ),
+    (
+        "measures the safetensors file, header included",
+        _bytes_file_with_header,
+        "a file holds 8 bytes of length and a JSON header (each tensor's name, dtype, shape "
+        "and offsets) before the tensors; the header is a few hundred bytes whatever the "
+        "layer's size. The exercise asks for the tensors only: add up their bytes "
+        "(tensor.nbytes, or numel * element_size), or take the file size minus 8 and the "
+        "header's length. " + _LAYER_BYTES,
     ),
     ("returns bits, not bytes", _bytes_bits, "an int8 number is 1 byte: do not multiply by 8."),
     (
@@ -290,6 +328,39 @@ def check_w8a16_bytes(function: Callable) -> CheckReport:
     without a bias, a bfloat16 layer with a bias and a float16 layer without one. A number
     equal to the answer passes, as an int, a float or a 1-element tensor.
     """
-    return run_checks(
-        "Bytes of a W8A16 layer", function, _w8a16_bytes_cases(), W8A16_BYTES_MISTAKES
+    cases = _w8a16_bytes_cases()
+    report = run_checks(
+        "Bytes of a W8A16 layer",
+        function,
+        cases,
+        W8A16_BYTES_MISTAKES,
+        recipe="add up the bytes of the layer's three tensors: out * in int8 weights (1 byte "
+        "each), out float32 scales (4 bytes each, whatever the dtype) and, if bias=True, out "
+        "bias numbers of dtype.itemsize bytes each. The file's header is not part of it.",
     )
+    if report.status == "failed" and report.mistake is None and _is_a_file_size(function, cases):
+        report.mistake = _FILE_WITH_HEADER
+    return report
+
+
+_FILE_WITH_HEADER = next(
+    mistake for mistake in W8A16_BYTES_MISTAKES if "header included" in mistake.description
+)
+
+
+def _is_a_file_size(function: Callable, cases: list[CheckCase]) -> bool:
+    """True if the learner's count exceeds the right one on every case by 8 bytes of length
+    and a padded header (``_HEADER_BYTES``): a safetensors file measured with other tensor
+    names than the layer's own (``layer.int8_weights``, a note in the metadata, ...)."""
+    for case in cases:
+        result, error = _call(function, case)  # on copies, under the time limit
+        try:
+            value = float(result.item() if isinstance(result, torch.Tensor) else result)
+        except Exception:  # an error, None or not a number: not a file size
+            return False
+        if error is not None or not math.isfinite(value):
+            return False
+        extra = value - case.check.expected
+        if not (extra.is_integer() and int(extra) in _HEADER_BYTES):
+            return False
+    return True

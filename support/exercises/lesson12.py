@@ -19,6 +19,7 @@ from support.exercises.core import (
     CheckCase,
     CheckReport,
     expect_integers,
+    loops_over_elements,
     mistakes_from_rows,
     run_checks,
 )
@@ -101,6 +102,32 @@ _UNPACK2_ROWS = (
         "Only the last value, shifted by 6, needs no mask.",
     ),
     (
+        "masks with 7 (0b111), one bit too many: the next value's lowest bit comes along",
+        dict(mask=7),
+        "a mask for two bits has exactly two 1s, 0b11 = 2**2 - 1 = 3. 0b111 also keeps bit 2, "
+        "which belongs to the next value.",
+    ),
+    (
+        "masks with 1 (0b1), one bit too few: each value loses its higher bit",
+        dict(mask=1),
+        "a mask for two bits has two 1s, 0b11 = 2**2 - 1 = 3; 0b1 keeps only the lowest bit, "
+        "so 2 and 3 come out as 0 and 1.",
+    ),
+    (
+        "shifts one bit too far, by 2 * i + 1",
+        dict(shifts=(1, 3, 5, 7)),
+        "value i starts at bit 2 * i: value 0 at bit 0 (no shift), value 1 at bit 2, value 2 "
+        "at bit 4, value 3 at bit 6. An extra bit drops the value's own lowest bit and "
+        "brings in the next value's.",
+    ),
+    (
+        "shifts by 2 * (i + 1), counting the positions from 1: every value comes out one "
+        "place early and the last is always 0",
+        dict(shifts=(2, 4, 6, 8)),
+        "count the positions from 0: the first value needs no shift at all, so the shifts "
+        "are 0, 2, 4 and 6 (2 * i for i in range(4)).",
+    ),
+    (
         "shifts by the position (0, 1, 2, 3) instead of the position times 2 bits",
         dict(shifts=(0, 1, 2, 3)),
         "value i starts at bit 2 * i, because each value before it takes two bits: shift by "
@@ -165,6 +192,28 @@ def check_unpack_2bit(function: Callable) -> CheckReport:
 
     The reference is ``helper.unpack_weights(packed, 2)``. The cases: the course's byte 177, a
     byte holding 0, 1, 2 and 3 (every mask and shift mistake changes it), five bytes (values
-    concatenated instead of interleaved fail) and all 256 bytes.
+    concatenated instead of interleaved fail) and all 256 bytes. A function that loops in
+    Python over the elements (``core.loops_over_elements``) gets a note, not a failure: the
+    lesson asks for no such loop, but its result is right.
     """
-    return run_checks("Unpack 2-bit values", function, _unpack2_cases(), UNPACK2_MISTAKES)
+    report = run_checks(
+        "Unpack 2-bit values",
+        function,
+        _unpack2_cases(),
+        UNPACK2_MISTAKES,
+        recipe=_UNPACK2_RECIPE
+        + " Put the four results side by side (torch.stack(..., dim=-1)), then flatten; "
+        "keep uint8.",
+    )
+    if report.status in ("passed", "failed"):
+        lines = loops_over_elements(function)
+        if lines:
+            where = ", ".join(str(line) for line in lines)
+            report.notes.append(
+                f"your function loops in Python over the elements (line {where}). It gives "
+                "the same bytes, but each step is a separate PyTorch call costing "
+                "microseconds, a million times over for a real weight (section 6). Loop "
+                "over the 4 positions in a byte instead, or shift once with a tensor of "
+                "shifts."
+            )
+    return report

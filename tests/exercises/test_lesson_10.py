@@ -118,6 +118,14 @@ def fq_groups_down_columns(weight, n_bits, group_size):
     return back.reshape(weight.shape[1], weight.shape[0]).t()
 
 
+def fq_reshape_group_size_first(weight, n_bits, group_size):
+    """The arguments of reshape swapped: group_size blocks instead of groups of group_size."""
+    blocks = weight.reshape(group_size, -1)
+    q_max = 2 ** (n_bits - 1) - 1
+    scale = (blocks.abs().amax(dim=1, keepdim=True) / q_max).clamp(min=EPS)
+    return (_levels(blocks, scale, n_bits) * scale).reshape(weight.shape)
+
+
 def fq_per_row(weight, n_bits, group_size):
     scale = (weight.abs().amax(dim=1, keepdim=True) / (2 ** (n_bits - 1) - 1)).clamp(min=EPS)
     return _levels(weight, scale, n_bits) * scale
@@ -193,6 +201,7 @@ def test_correct_variants_pass(function):
         (fq_no_abs, "largest magnitude"),
         (fq_no_abs_no_clamp, "largest magnitude"),
         (fq_groups_down_columns, "down the columns"),
+        (fq_reshape_group_size_first, "reshape(group_size, -1)"),
         (fq_per_row, "one scale per row"),
         (fq_per_tensor, "whole tensor"),
         (fq_no_keepdim, "keepdim"),
@@ -209,6 +218,70 @@ def test_each_classic_mistake_is_named_with_its_hint(function, words):
     assert_names_mistake(report, words)
 
 
+def test_reshape_group_size_first_is_named_not_sent_to_the_floor():
+    """Once, this answer got the all-zero case's hint "floor the scale": it fails that case
+    (three blocks of 4 on a 2x6 weight), but not for want of a floor."""
+    report = check_fake_quantize_per_group(fq_reshape_group_size_first)
+    text = repr(report)
+    assert_names_mistake(report, "reshape(group_size, -1)")
+    assert "floor" not in report.mistake.hint and "eps" not in text
+
+
+def unknown_no_quantization(weight, n_bits, group_size):
+    """Returns the weight as it is (a copy): nothing quantized."""
+    return weight.clone()
+
+
+def unknown_floor_rounding(weight, n_bits, group_size):
+    """torch.floor instead of torch.round: negative levels one step too low."""
+    q_max = 2 ** (n_bits - 1) - 1
+    groups = weight.reshape(-1, group_size)
+    scale = (groups.abs().amax(dim=-1, keepdim=True) / q_max).clamp(min=EPS)
+    q = torch.floor(groups / scale).clamp(-(2 ** (n_bits - 1)), q_max)
+    return (q * scale).reshape(weight.shape)
+
+
+def unknown_mean_magnitude_scale(weight, n_bits, group_size):
+    """The scale from the mean magnitude of a group instead of its largest."""
+    q_max = 2 ** (n_bits - 1) - 1
+    groups = weight.reshape(-1, group_size)
+    scale = (groups.abs().mean(dim=-1, keepdim=True) / q_max).clamp(min=EPS)
+    q = torch.round(groups / scale).clamp(-(2 ** (n_bits - 1)), q_max)
+    return (q * scale).reshape(weight.shape)
+
+
+def unknown_half_step_up(weight, n_bits, group_size):
+    """Dequantizes to the middle of each step, (q + 0.5) * scale, instead of q * scale."""
+    q_max = 2 ** (n_bits - 1) - 1
+    groups = weight.reshape(-1, group_size)
+    scale = (groups.abs().amax(dim=-1, keepdim=True) / q_max).clamp(min=EPS)
+    q = torch.round(groups / scale).clamp(-(2 ** (n_bits - 1)), q_max)
+    return ((q + 0.5) * scale).reshape(weight.shape)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        unknown_no_quantization,
+        unknown_floor_rounding,
+        unknown_mean_magnitude_scale,
+        unknown_half_step_up,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_an_unrecognised_answer_gets_the_first_failing_case_and_the_recipe(function):
+    """No known mistake matches: the report shows the first failing case, what was expected
+    and what came back, and the lesson's recipe; no hint of any mistake or case."""
+    report = check_fake_quantize_per_group(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "expected:" in text, text
+    assert "recipe: grouped = weight.reshape(-1, group_size)" in text, text
+    assert "hint:" not in text, text
+    for mistake in FAKE_GROUPS_MISTAKES:
+        assert mistake.hint not in text
+
+
 def test_a_mistake_in_float64_is_recognised_like_its_float32_twin():
     def always_127_float64(weight, n_bits, group_size):
         return fq_always_127(weight.double(), n_bits, group_size)
@@ -219,7 +292,7 @@ def test_a_mistake_in_float64_is_recognised_like_its_float32_twin():
 
 def test_the_mistakes_have_distinct_messages_where_they_differ():
     descriptions = [mistake.description for mistake in FAKE_GROUPS_MISTAKES]
-    assert len(set(descriptions)) >= 12
+    assert len(set(descriptions)) >= 13
 
 
 def test_ignoring_n_bits_passes_only_the_8_bit_case():

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import assert_leaves_the_random_state_alone, assert_names_mistake, assert_passed
+from safetensors.torch import save_file
 from torch import nn
 
 from helper import (
@@ -24,6 +27,7 @@ from helper import (
 from support.exercises import W8A16_BYTES_MISTAKES, check_w8a16_bytes
 from support.models import (
     model_size,
+    save_quantized,
 )
 
 BYTES_PER_NUMBER = {torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch.float64: 8}
@@ -143,6 +147,23 @@ def in_kibibytes(in_features, out_features, bias=True, dtype=torch.float32):
     return lesson_answer(in_features, out_features, bias, dtype) / 2**10
 
 
+def saved_file_size(in_features, out_features, bias=True, dtype=torch.float32):
+    """Saves a real layer's state dict with safetensors and measures the file."""
+    layer = W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "layer.safetensors"
+        save_file(layer.state_dict(), path)
+        return path.stat().st_size
+
+
+def saved_model_file_size(in_features, out_features, bias=True, dtype=torch.float32):
+    """The file of a model holding the layer (other tensor names), with a note in its
+    metadata, measured as save_quantized returns it."""
+    model = nn.Sequential(W8A16LinearLayer(in_features, out_features, bias=bias, dtype=dtype))
+    with tempfile.TemporaryDirectory() as folder:
+        return save_quantized(model, Path(folder) / "model.safetensors", note="W8A16, 1 layer")
+
+
 MISTAKEN = [
     (only_the_weights, "counts the int8 weights only"),
     (without_scales, "forgets the scales"),
@@ -157,6 +178,7 @@ MISTAKEN = [
     (the_nn_linear, "counts the float nn.Linear"),
     (counts_numbers, "counts numbers"),
     (everything_float32, "counts 4 bytes for every number"),
+    (saved_file_size, "measures the safetensors file, header included"),
     (in_bits, "returns bits"),
     (in_kilobytes, "returns kilobytes"),
     (in_kibibytes, "returns kibibytes"),
@@ -233,6 +255,63 @@ def test_odd_results_are_failures_not_crashes():
     report = check_w8a16_bytes(crashes)
     assert report.status == "failed"
     assert all(problem == "raised KeyError: 'boom'" for _, problem, _ in report.results)
+
+
+def test_a_file_measured_with_other_names_and_a_note_is_recognised_too():
+    """Other tensor names and metadata change the header's length, not the mistake: the
+    checker recognises a count that exceeds the right one by a padded header on every case."""
+    report = check_w8a16_bytes(saved_model_file_size)
+    assert_names_mistake(report, "measures the safetensors file, header included")
+    assert "hint: a file holds 8 bytes of length and a JSON header" in repr(report)
+
+
+def plus_eight(in_features, out_features, bias=True, dtype=torch.float32):
+    """The right count plus 8 bytes: the length field without any header."""
+    return lesson_answer(in_features, out_features, bias, dtype) + 8
+
+
+def scales_per_row_and_column(in_features, out_features, bias=True, dtype=torch.float32):
+    scales = 4 * (in_features + out_features)
+    return in_features * out_features + scales + (out_features * dtype.itemsize if bias else 0)
+
+
+def one_row_too_many(in_features, out_features, bias=True, dtype=torch.float32):
+    return lesson_answer(in_features, out_features + 1, bias, dtype)
+
+
+def bias_twice(in_features, out_features, bias=True, dtype=torch.float32):
+    extra = out_features * dtype.itemsize if bias else 0
+    return lesson_answer(in_features, out_features, bias, dtype) + extra
+
+
+@pytest.mark.parametrize(
+    "function",
+    [plus_eight, scales_per_row_and_column, one_row_too_many, bias_twice],
+    ids=lambda f: f.__name__,
+)
+def test_an_unrecognised_answer_gets_the_first_failing_case_and_the_recipe(function):
+    """No known mistake matches: the report shows the first failing case (its input, the
+    expected and the returned count) and the recipe; no hint of any mistake or case."""
+    report = check_w8a16_bytes(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "expected: 4608" in text, text
+    assert "recipe: add up the bytes of the layer's three tensors" in text, text
+    assert "hint:" not in text, text
+    for mistake in W8A16_BYTES_MISTAKES:
+        assert mistake.hint not in text
+
+
+def test_rebinding_the_arguments_is_not_a_change_in_place():
+    """This exercise's arguments are numbers, a bool and a dtype, which nothing can change in
+    place (so no case of this checker can fail for a changed input); a function that only
+    rebinds its names must not be reported as changing them."""
+
+    def rebinds(in_features, out_features, bias=True, dtype=torch.float32):
+        in_features, out_features = out_features, in_features  # a swap of local names only
+        return lesson_answer(out_features, in_features, bias, dtype)
+
+    assert_passed(check_w8a16_bytes(rebinds), cases=5)
 
 
 def test_checker_leaves_the_random_number_generator_alone():

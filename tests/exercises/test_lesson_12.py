@@ -104,6 +104,28 @@ def unpack_mask_then_shift(packed):
     return out
 
 
+def unpack_mask_three_bits(packed):
+    values = [(packed >> (2 * i)) & 0b111 for i in range(4)]
+    return torch.stack(values, dim=-1).reshape(-1)
+
+
+def unpack_mask_one_bit(packed):
+    bits = 2
+    mask = (1 << (bits - 1)) - 1  # one bit: meant (1 << bits) - 1
+    values = [(packed >> (bits * i)) & mask for i in range(4)]
+    return torch.stack(values, dim=-1).reshape(-1)
+
+
+def unpack_shift_one_too_far(packed):
+    values = [(packed >> (2 * i + 1)) & 3 for i in range(4)]
+    return torch.stack(values, dim=-1).reshape(-1)
+
+
+def unpack_positions_from_one(packed):
+    values = [(packed >> (2 * position)) & 3 for position in range(1, 5)]
+    return torch.stack(values, dim=-1).reshape(-1)
+
+
 def unpack_concatenated(packed):
     return torch.cat([(packed >> (2 * i)) & 3 for i in range(4)])
 
@@ -146,6 +168,10 @@ def test_correct_variants_pass(function):
         (unpack_mask_power, "masks with 2**bits = 4"),
         (unpack_mask_four_bits, "masks with 15"),
         (unpack_no_mask, "forgets the mask"),
+        (unpack_mask_three_bits, "masks with 7 (0b111), one bit too many"),
+        (unpack_mask_one_bit, "masks with 1 (0b1), one bit too few"),
+        (unpack_shift_one_too_far, "one bit too far"),
+        (unpack_positions_from_one, "counting the positions from 1"),
         (unpack_shift_by_position, "shifts by the position"),
         (unpack_shift_left, "shifts left, or masks before it shifts"),
         (unpack_mask_then_shift, "shifts left, or masks before it shifts"),
@@ -177,13 +203,103 @@ def test_the_wrong_dtype_is_reported_as_such():
     assert all(p == "expected dtype uint8, got int64" for _, p, _ in report.results)
 
 
-def test_an_unknown_mistake_gets_the_case_hints():
-    def plus_one(packed):
-        return unpack_correct(packed) + 1
+def unknown_plus_one(packed):
+    """Right values, each one too large."""
+    return unpack_correct(packed) + 1
 
-    report = check_unpack_2bit(plus_one)
-    assert report.status == "failed" and report.mistake is None
-    assert "hint: value i of a byte is (byte >> 2 * i) & 3" in repr(report)
+
+def unknown_all_reversed(packed):
+    """The right values, the whole tensor in reverse order."""
+    return unpack_correct(packed).flip(0)
+
+
+def unknown_bytes_repeated(packed):
+    """The bytes themselves, four times each: no unpacking at all."""
+    return packed.repeat_interleave(4)
+
+
+def unknown_two_values_per_byte(packed):
+    """Unpacks as if the values were 4-bit: two per byte."""
+    return torch.stack([packed & 15, packed >> 4], dim=-1).reshape(-1)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        unknown_plus_one,
+        unknown_all_reversed,
+        unknown_bytes_repeated,
+        unknown_two_values_per_byte,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_an_unrecognised_answer_gets_the_first_failing_case_and_the_recipe(function):
+    """No known mistake matches: the report shows the first failing case and the lesson's
+    recipe, and no hint that belongs to a mistake (or to a case)."""
+    report = check_unpack_2bit(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "expected:" in text, text
+    assert "recipe: value i of a byte is (byte >> 2 * i) & 3" in text, text
+    assert "hint:" not in text, text
+    for mistake in UNPACK2_MISTAKES:
+        assert mistake.hint not in text
+
+
+def test_a_loop_over_the_elements_passes_with_a_note():
+    """The lesson forbids a loop over the elements, but the result is right: a note, not a
+    failure, and it names the loop's line."""
+    report = check_unpack_2bit(unpack_python_loop)
+    text = repr(report)
+    assert_passed(report, cases=4)
+    assert len(report.notes) == 1, text
+    line = unpack_python_loop.__code__.co_firstlineno + 3  # the `for byte in ...` line
+    assert f"note: your function loops in Python over the elements (line {line})" in text
+
+
+def test_a_loop_over_the_elements_with_an_index_gets_the_note_too():
+    def by_index(packed):
+        out = torch.empty(4 * len(packed), dtype=torch.uint8)
+        for index in range(len(packed)):
+            for i in range(4):
+                out[4 * index + i] = (packed[index] >> 2 * i) & 3
+        return out
+
+    report = check_unpack_2bit(by_index)
+    assert report.status == "passed" and len(report.notes) == 1, repr(report)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [unpack_correct, unpack_broadcast, unpack_arithmetic, unpack_int64_then_cast],
+    ids=lambda f: f.__name__,
+)
+def test_a_loop_free_solution_gets_no_note(function):
+    """A loop over the four positions in a byte is not a loop over the elements."""
+    report = check_unpack_2bit(function)
+    assert report.status == "passed" and report.notes == [], repr(report)
+    assert "note:" not in repr(report)
+
+
+def test_a_wrong_loop_gets_the_mistake_and_the_note():
+    def looped_highest_first(packed):
+        values = []
+        for byte in packed.tolist():
+            values += [(byte >> shift) & 3 for shift in (6, 4, 2, 0)]
+        return torch.tensor(values, dtype=torch.uint8)
+
+    report = check_unpack_2bit(looped_highest_first)
+    assert_names_mistake(report, "highest bits first")
+    assert "note: your function loops in Python" in repr(report)
+
+
+def test_the_stub_gets_no_note():
+    def my_unpack_2bit(packed):
+        # Your code here
+        return None
+
+    report = check_unpack_2bit(my_unpack_2bit)
+    assert report.status == "not attempted" and report.notes == []
 
 
 def test_checker_does_not_modify_the_learners_inputs():
