@@ -35,7 +35,12 @@ from support.exercises.lesson02 import SCALE_AND_ZERO_POINT_MISTAKES, check_scal
 from support.exercises.lesson04 import SYMMETRIC_MISTAKES, check_linear_q_symmetric
 from support.exercises.lesson05 import PER_ROW_MISTAKES, check_per_row_quantization
 from support.exercises.lesson06 import W8A32_MISTAKES, check_w8a32
-from support.exercises.lesson07 import W8A16_MISTAKES, check_w8_a16_forward
+from support.exercises.lesson07 import (
+    W8A16_LAYER_MISTAKES,
+    W8A16_MISTAKES,
+    check_w8_a16_forward,
+    check_w8a16_layer,
+)
 from support.exercises.lesson08 import (
     LAYERS_TO_REPLACE_MISTAKES,
     REPLACE_MISTAKES,
@@ -70,6 +75,8 @@ __all__ = [
     "check_w8a32",
     "W8A16_MISTAKES",
     "check_w8_a16_forward",
+    "W8A16_LAYER_MISTAKES",
+    "check_w8a16_layer",
     "LAYERS_TO_REPLACE_MISTAKES",
     "check_layers_to_replace",
     "REPLACE_MISTAKES",
