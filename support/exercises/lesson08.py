@@ -377,21 +377,35 @@ class _Replaced:
         return "{" + ", ".join(kinds) + "}"
 
 
-def _returning_the_module(function: Callable, stub_returns_none: bool = True) -> Callable:
+def _returning_the_module(function: Callable, idle: list[bool] | None = None) -> Callable:
     """``function`` as ``run_checks`` needs it: it changes its first argument in place and may
-    return nothing, so the call returns that argument (in a ``_Replaced``). Only the stub as
-    handed out (``stub_returns_none``) returns None, so that the report says "not attempted"."""
+    return nothing, so the call returns that argument (in a ``_Replaced``). Each call appends
+    to ``idle`` whether it did nothing at all (no module replaced, None returned)."""
 
     @functools.wraps(function)  # the report names the learner's arguments
     def run(module, target_class, module_name_to_exclude):
         before = [id(child) for child in module.modules()]
         returned = function(module, target_class, module_name_to_exclude)
-        untouched = [id(child) for child in module.modules()] == before
-        if stub_returns_none and returned is None and untouched and _is_stub(function):
-            return None  # the stub as handed out: run_checks reports "not attempted yet"
+        if idle is not None:
+            idle.append(returned is None and [id(c) for c in module.modules()] == before)
         return _Replaced(module, returned)
 
     return run
+
+
+class _ReplaceReport(CheckReport):
+    """A ``CheckReport`` for an exercise that changes its argument and need not return: a
+    body that did nothing is told what is missing."""
+
+    def __repr__(self) -> str:
+        if self.status == "no return":
+            return (
+                f"{self.exercise}: your function has a body, but it replaced no layer of "
+                "`module` and returned None. The course's function returns nothing, so you did "
+                "not forget `return`: put each new layer in place with setattr(module, name, "
+                "new), and call the function on every child that is not an nn.Linear."
+            )
+        return super().__repr__()
 
 
 def _same_tensors(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -575,14 +589,14 @@ def _known_mistake(
     cases: Sequence[CheckCase],
     mistakes: Sequence[Mistake],
     same: Callable[[Any, Any], bool],
-    wrap: Callable[[Callable, bool], Callable] = lambda f, _=True: f,
+    wrap: Callable[[Callable], Callable] = lambda f: f,
 ) -> Mistake | None:
     """The first of ``mistakes`` whose outcome agrees (``same``) with the learner's on every
-    case, each run through ``wrap`` (with False: a mistake is never the stub)."""
-    outcomes = [_call(wrap(function, False), case) for case in cases]
+    case, each run through ``wrap``."""
+    outcomes = [_call(wrap(function), case) for case in cases]
     for mistake in mistakes:
         if all(
-            same(outcome, _call(wrap(mistake.function, False), case))
+            same(outcome, _call(wrap(mistake.function), case))
             for outcome, case in zip(outcomes, cases, strict=True)
         ):
             return mistake
@@ -607,9 +621,15 @@ def check_replace_linear_with_target_and_quantize(function: Callable) -> CheckRe
     pre_classifier (whole names, not substrings).
     """
     cases = _replace_cases()
+    if not callable(function):  # run_checks says what to pass instead
+        return run_checks(_REPLACE_EXERCISE, function, cases)
+    idle: list[bool] = []
     report = run_checks(
-        _REPLACE_EXERCISE, _returning_the_module(function), cases, recipe=_REPLACE_RECIPE
+        _REPLACE_EXERCISE, _returning_the_module(function, idle), cases, recipe=_REPLACE_RECIPE
     )
+    if len(idle) == len(cases) and all(idle):  # the stub, or a body that did nothing
+        status = "not attempted" if _is_stub(function) else "no return"
+        return _ReplaceReport(_REPLACE_EXERCISE, status, report.results)
     if report.status == "failed" and not _timed_out(report):
         report.mistake = _known_mistake(
             function, cases, REPLACE_MISTAKES, _same_replacement, _returning_the_module

@@ -553,7 +553,7 @@ def test_every_layer_mistake_is_covered_by_a_learner_class_here():
 
 def test_the_layer_case_messages_say_what_is_wrong():
     report = check_w8a16_layer(LAYER_MISTAKEN[0][0])
-    assert report.results[0][1].startswith("__init__ raised RuntimeError: Only Tensors of float")
+    assert report.results[0][1].startswith("raised RuntimeError: Only Tensors of floating")
     report = check_w8a16_layer(make_layer(__init__=_init_bias_attribute))
     assert (
         report.results[0][1] == "after __init__: bias is a plain attribute, not a registered buffer"

@@ -397,14 +397,28 @@ def test_a_function_that_returns_a_new_model_is_told_the_task_changes_module():
     assert "your function returned another model" in report.results[0][1]
 
 
-def test_a_body_that_replaces_nothing_fails_and_is_not_called_unattempted():
-    def does_nothing(module, target_class, module_name_to_exclude):
-        for _name, _child in module.named_children():
-            pass
+def test_a_body_that_replaces_nothing_is_told_what_is_missing():
+    """A body that changes nothing and returns None: not "not attempted", and not "forget
+    return" either, since the course's function returns nothing."""
 
-    report = check_replace_linear_with_target_and_quantize(does_nothing)
+    def builds_but_never_sets(module, target_class, module_name_to_exclude):
+        for _name, child in module.named_children():
+            if isinstance(child, nn.Linear):
+                new_layer(child, target_class)
+
+    report = check_replace_linear_with_target_and_quantize(builds_but_never_sets)
+    assert report.status == "no return"
+    text = repr(report)
+    assert "it replaced no layer of `module` and returned None" in text
+    assert "setattr(module, name, new)" in text
+
+
+def test_a_body_that_replaces_some_layers_gets_case_messages():
+    """Replacing nothing in one case (no top-level linear layer) is a case failure, not "no
+    return": the other cases changed the model."""
+    report = check_replace_linear_with_target_and_quantize(no_recursion)
     assert report.status == "failed"
-    assert report.results[0][1] == "not replaced: linear_1, linear_2, block.fc_in, block.fc_out"
+    assert report.results[2][1].startswith("not replaced: layers.0.q_proj")
 
 
 def test_the_replacement_checker_leaves_the_random_number_generator_alone():
