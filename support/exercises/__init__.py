@@ -42,8 +42,18 @@ from support.exercises.lesson05 import (
     check_linear_q_symmetric_per_group,
 )
 from support.exercises.lesson06 import W8A32_MISTAKES, check_w8a32
-from support.exercises.lesson07 import W8A16_MISTAKES, check_w8_a16_forward
-from support.exercises.lesson08 import LAYERS_TO_REPLACE_MISTAKES, check_layers_to_replace
+from support.exercises.lesson07 import (
+    W8A16_LAYER_MISTAKES,
+    W8A16_MISTAKES,
+    check_w8_a16_forward,
+    check_w8a16_layer,
+)
+from support.exercises.lesson08 import (
+    LAYERS_TO_REPLACE_MISTAKES,
+    REPLACE_MISTAKES,
+    check_layers_to_replace,
+    check_replace_linear_with_target_and_quantize,
+)
 from support.exercises.lesson09 import MODEL_SIZE_MISTAKES, check_model_size
 from support.exercises.lesson10 import FAKE_GROUPS_MISTAKES, check_fake_quantize_per_group
 from support.exercises.lesson11 import W8A16_BYTES_MISTAKES, check_w8a16_bytes
@@ -76,8 +86,12 @@ __all__ = [
     "check_w8a32",
     "W8A16_MISTAKES",
     "check_w8_a16_forward",
+    "W8A16_LAYER_MISTAKES",
+    "check_w8a16_layer",
     "LAYERS_TO_REPLACE_MISTAKES",
     "check_layers_to_replace",
+    "REPLACE_MISTAKES",
+    "check_replace_linear_with_target_and_quantize",
     "MODEL_SIZE_MISTAKES",
     "check_model_size",
     "FAKE_GROUPS_MISTAKES",

@@ -104,6 +104,7 @@ def _expect_bytes(expected: int) -> Callable[[Any], str | None]:
             return f"got {float(value):g}, expected {expected} bytes"
         return None
 
+    check.expected = expected
     return check
 
 
@@ -195,6 +196,24 @@ _MODEL_SIZE_ROWS = (
         "return the number of bytes; format_bytes(n) or n / 1e6 is for printing.",
     ),
     (
+        "returns kibibytes (KiB, bytes / 1024), not bytes",
+        lambda model: _size_right(model) / 1024,
+        "return the number of bytes; divide (by 1024 for KiB, 1000 for kB) only when you print.",
+    ),
+    (
+        "returns kilobytes (kB, bytes / 1000), not bytes",
+        lambda model: _size_right(model) / 1000,
+        "return the number of bytes; format_bytes(n) or n / 1e3 is for printing.",
+    ),
+    (
+        "calls model.get_memory_footprint(), which only transformers models have: a plain "
+        "nn.Module raises AttributeError",
+        lambda model: model.get_memory_footprint(),
+        "the course measures its hub models with get_memory_footprint(), a method of "
+        "transformers' PreTrainedModel (lesson 09 shows it agrees with model_size there). "
+        "Count for any nn.Module yourself: " + _BYTES,
+    ),
+    (
         "returns mebibytes (MiB, bytes / 2**20), not bytes",
         lambda model: _size_right(model) / 2**20,
         "return the number of bytes; divide only when you print.",
@@ -227,6 +246,9 @@ def check_model_size(function: Callable) -> CheckReport:
     ``W8A16LinearLayer`` (its int8 weights are buffers), float16 and bfloat16 layers (bytes
     per element by dtype), tied weights (one tensor, two names) and a non-persistent buffer
     (not in the state dict). A number equal to the answer passes, as an int, a float or a
-    1-element tensor.
+    1-element tensor. None of them is a transformers model: ``get_memory_footprint()`` is not
+    there.
     """
-    return run_checks("Model size in bytes", function, _model_size_cases(), MODEL_SIZE_MISTAKES)
+    return run_checks(
+        "Model size in bytes", function, _model_size_cases(), MODEL_SIZE_MISTAKES, recipe=_BYTES
+    )

@@ -117,6 +117,18 @@ def size_in_mib(model):
     return sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) / 1024 / 1024
 
 
+def size_in_kib(model):
+    return sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) / 1024
+
+
+def size_in_kilobytes(model):
+    return sum(t.nbytes for t in [*model.parameters(), *model.buffers()]) / 1e3
+
+
+def size_as_the_course_measures_it(model):
+    return model.get_memory_footprint()
+
+
 def size_in_bits(model):
     return sum(t.numel() * t.element_size() * 8 for t in [*model.parameters(), *model.buffers()])
 
@@ -158,6 +170,9 @@ MISTAKES = [
     (size_every_module, "counts the tensors of every module recursively"),
     (size_named_modules_own_tensors, "counts a tensor shared by two layers"),
     (size_in_megabytes, "returns megabytes, not bytes"),
+    (size_in_kib, "returns kibibytes"),
+    (size_in_kilobytes, "returns kilobytes"),
+    (size_as_the_course_measures_it, "calls model.get_memory_footprint()"),
     (size_in_mib, "returns mebibytes"),
     (size_in_bits, "counts bits, not bytes"),
 ]
@@ -216,6 +231,49 @@ def test_failure_messages_give_both_numbers():
     problems = [problem for _, problem, _ in report.results]
     assert problems[1] == "got 144, expected 180 bytes"
     assert problems[4] == "got 32, expected 96 bytes"
+
+
+def test_kib_is_named_and_gets_no_hint_about_buffers():
+    """Returning KiB once got the case hint "Add model.buffers()": now it is named itself."""
+    text = repr(check_model_size(size_in_kib))
+    assert "It looks like your function returns kibibytes" in text
+    assert "Add model.buffers()" not in text
+
+
+def test_get_memory_footprint_is_named_with_the_attribute_error():
+    report = check_model_size(size_as_the_course_measures_it)
+    assert "raised AttributeError" in report.results[0][1]
+    assert "get_memory_footprint" in report.results[0][1]
+    assert_names_mistake(report, "calls model.get_memory_footprint()", start=True)
+
+
+def size_of_the_first_tensor_only(model):
+    return next(iter(model.parameters())).nbytes
+
+
+def size_plus_one(model):
+    return size_lesson_answer(model) + 1
+
+
+def size_of_parameters_twice_and_no_buffers(model):
+    return 2 * sum(p.nbytes for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "function",
+    [size_of_the_first_tensor_only, size_plus_one, size_of_parameters_twice_and_no_buffers],
+    ids=lambda f: f.__name__,
+)
+def test_unknown_mistakes_get_the_neutral_report(function):
+    """No known mistake matches: the first failing case, the expected and the returned
+    number, and the recipe; no hint of another mistake."""
+    report = check_model_size(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "expected: " in text and "got: " in text
+    assert "recipe: Add up tensor.numel() * tensor.element_size()" in text
+    assert "hint:" not in text and "It looks like" not in text
+    assert all(mistake.hint not in text for mistake in MODEL_SIZE_MISTAKES)
 
 
 def test_odd_results_are_failures_not_crashes():
