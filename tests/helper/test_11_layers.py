@@ -250,42 +250,33 @@ def test_an_all_zero_row_quantizes_to_zeros_with_a_finite_scale():
     assert output[0, 0].item() == 0.25
 
 
-def test_bfloat16_scale_wrap_pitfall_course_code_gives_minus_128_ours_127():
-    """The course keeps the scale in bfloat16: bfloat16(0.6626 / 127) is rounded down so far
-    that 0.6626 divided by it is 127.5 in bfloat16, which rounds (half to even) to 128, and
-    ``.to(torch.int8)`` wraps 128 to -128: the largest weight turns into the most negative
-    one. A float32 scale and a clamp before the cast give 127."""
+def test_bfloat16_course_recipe_reaches_128_and_the_layer_gives_127():
+    """The course keeps the scale in bfloat16 and divides in bfloat16: bfloat16(0.6626 / 127)
+    is rounded down, so 0.6626 divided by it is 127.5 in bfloat16, which rounds (half to even)
+    to 128, beyond int8. Casting 128.0 to int8 is undefined (it gives -128 on common CPUs, not
+    on all): the test stops before the cast and wraps through int16, as two's complement int8
+    would. A float32 scale, a float32 division and a clamp before the cast give 127."""
     w = torch.tensor([[0.6626, 0.1]], dtype=torch.bfloat16)
-    # the course's code, step by step
+    # the course's code, step by step, up to the cast
     course_scales = w.abs().max(dim=-1).values / 127
-    assert course_scales.dtype == torch.bfloat16
+    assert course_scales.dtype == torch.bfloat16 and course_scales.item() == 0.005218505859375
     divided = w / course_scales.unsqueeze(1)
-    assert divided[0, 0].item() == 127.5  # beyond 127 before any cast
+    assert divided.tolist() == [[127.5, 19.125]]  # beyond 127 before any cast
     assert course_scales.item() * 127 < w[0, 0].item()  # the scale was rounded down
-    course_int8 = torch.round(divided).to(torch.int8)
-    assert course_int8.tolist() == [[-128, 19]]
+    rounded = torch.round(divided).to(torch.int16)
+    assert rounded.tolist() == [[128, 19]]
+    wrapped = ((rounded + 128) % 256 - 128).to(torch.int8)  # int8's two's complement wrap
+    assert wrapped.tolist() == [[-128, 19]]
     # the layer
     layer = W8A16LinearLayer(2, 1, dtype=torch.bfloat16)
     layer.quantize(w)
     assert layer.int8_weights.tolist() == [[127, 19]]
     assert layer.scales.dtype == torch.float32
     torch.testing.assert_close(layer.scales, w.float().abs().amax(dim=1) / 127)
-    # the course's wrapped weight flips the sign of the output; ours keeps it
+    # the wrapped weight flips the sign of the output; ours keeps it
     x = torch.ones(1, 2, dtype=torch.bfloat16)
-    assert course_style_forward(course_int8, x, course_scales)[0, 0].item() < 0
+    assert course_style_forward(wrapped, x, course_scales)[0, 0].item() < 0
     assert layer(x)[0, 0].item() == pytest.approx(0.7626, rel=1e-2)
-
-
-def test_bfloat16_course_recipe_wraps_and_the_layer_does_not():
-    row = torch.tensor([[0.6626, 0.1]], dtype=torch.bfloat16)
-    scales = (row.float().abs().amax(dim=-1) / 127).to(torch.bfloat16)
-    assert scales.item() == 0.005218505859375
-    assert (row / scales[:, None]).tolist() == [[127.5, 19.125]]
-    assert torch.round(row / scales[:, None]).to(torch.int8).tolist() == [[-128, 19]]
-    layer = helper.W8A16LinearLayer(2, 1, bias=False, dtype=torch.bfloat16)
-    layer.quantize(row)
-    assert layer.int8_weights.tolist() == [[127, 19]]
-    assert layer.scales.dtype == torch.float32
 
 
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
