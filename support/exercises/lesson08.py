@@ -38,7 +38,14 @@ from helper import (
     replace_linear_with_target,
     replace_linear_with_target_and_quantize,
 )
-from support.examples import seeded_randn
+from support.exercises.case_models import (
+    Encoder,
+    MiniDetr,
+    Stack,
+    TextClassifier,
+    TinyLM,
+    materialized,
+)
 from support.exercises.core import (
     CheckCase,
     CheckReport,
@@ -57,106 +64,6 @@ __all__ = [
     "LAYERS_TO_REPLACE_MISTAKES",
     "check_layers_to_replace",
 ]
-
-# ---------------------------------------------------------------------------------------------
-# The models of the cases
-# ---------------------------------------------------------------------------------------------
-
-
-class _TinyBlock(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc_in = nn.Linear(4, 8)
-        self.act = nn.ReLU()
-        self.fc_out = nn.Linear(8, 4)
-
-
-class _TinyLM(nn.Module):
-    """Like the lesson's tiny model: an embedding, two linears, a block, an lm_head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(10, 4)
-        self.linear_1 = nn.Linear(4, 4)
-        self.linear_2 = nn.Linear(4, 4, bias=False)
-        self.block = _TinyBlock()
-        self.lm_head = nn.Linear(4, 10, bias=False)
-
-
-class _EncoderLayer(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.q_proj = nn.Linear(4, 4)
-        self.out_proj = nn.Linear(4, 4)
-        self.norm = nn.LayerNorm(4)
-        self.mlp = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4))
-
-
-class _Encoder(nn.Module):
-    """Two encoder layers with nested linears (layers.0.out_proj, layers.0.mlp.2, ...)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([_EncoderLayer(), _EncoderLayer()])
-        self.pooler = nn.Linear(4, 4)
-        self.head = nn.Linear(4, 3)
-
-
-class _TextClassifier(nn.Module):
-    """A head like DistilBERT's: a pre_classifier layer before the classifier."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(10, 4)
-        self.features = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 4))
-        self.pre_classifier = nn.Linear(4, 4)
-        self.dropout = nn.Dropout(0.1)
-        self.classifier = nn.Linear(4, 2)
-
-
-class _Stack(nn.Module):
-    """Twelve linear layers in a ModuleList: layers.0 ... layers.11, then a head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(12)])
-        self.head = nn.Linear(4, 2)
-
-
-class _DetrLayer(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.q_proj = nn.Linear(4, 4)
-        self.out_proj = nn.Linear(4, 4)
-        self.fc1 = nn.Linear(4, 8)
-        self.fc2 = nn.Linear(8, 4)
-
-
-class _BoxHead(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)])
-
-
-class _MiniDetr(nn.Module):
-    """DETR's names in miniature: encoder layers 0 and 1 in a ModuleList (containers), and a box
-    head whose three linear layers are named 0, 1 and 2, beside class_labels_classifier."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([_DetrLayer(), _DetrLayer()])
-        self.class_labels_classifier = nn.Linear(4, 3)
-        self.bbox_predictor = _BoxHead()
-
-
-def _materialized(model: nn.Module, seed: int) -> nn.Module:
-    """A model built on the meta device, given real weights from ``seeded_randn``: the same on
-    every CPU, and the learner's random number generator is left alone."""
-    model = model.to_empty(device="cpu")
-    with torch.no_grad():
-        for i, parameter in enumerate(model.parameters()):
-            parameter.copy_(0.5 * seeded_randn(*parameter.shape, seed=seed + i))
-    return model
 
 
 def _shown(names: Sequence[str]) -> str:
@@ -542,9 +449,9 @@ def _same_replacement(
 def _replace_cases() -> list[CheckCase]:
     """The cases of ``check_replace_linear_with_target_and_quantize``: plain names only."""
     with torch.device("meta"):
-        models = [_TinyLM(), _TinyLM(), _Encoder(), _MiniDetr(), _TinyLM(), _TextClassifier()]
+        models = [TinyLM(), TinyLM(), Encoder(), MiniDetr(), TinyLM(), TextClassifier()]
     tiny, tiny_again, encoder, detr, half, text = (
-        _materialized(model, seed=10 * i) for i, model in enumerate(models)
+        materialized(model, seed=10 * i) for i, model in enumerate(models)
     )
     specs = [
         ("the lesson's tiny model, excluding ['lm_head']", tiny, ["lm_head"]),
@@ -871,7 +778,7 @@ _LAYERS_RECIPE = (
 def _layers_to_replace_cases() -> list[CheckCase]:
     """The cases of ``check_layers_to_replace``: models that tell the classic mistakes apart."""
     with torch.device("meta"):
-        tiny, encoder, text, stack = _TinyLM(), _Encoder(), _TextClassifier(), _Stack()
+        tiny, encoder, text, stack = TinyLM(), Encoder(), TextClassifier(), Stack()
     specs = [
         ("the lesson's tiny model, excluding ['lm_head']", tiny, ["lm_head"]),
         (
