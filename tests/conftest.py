@@ -333,6 +333,20 @@ def assert_rejected_as(report, words, hint_words=()):
     return text
 
 
+def assert_neutral_report(report, recipe: str, mistakes, *shown: str) -> None:
+    """No known mistake matched: the report shows the first failing case (what was expected,
+    what came back) and the lesson's recipe, and no hint at all: none of a case, none of a
+    mistake the learner did not make. ``shown`` are more phrases the report must contain."""
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "The first case that fails:" in text and "expected:" in text, text
+    assert f"recipe: {recipe}" in text, text
+    assert "hint:" not in text and "It looks like" not in text, text
+    assert not any(mistake.hint in text for mistake in mistakes), text
+    for phrase in shown:
+        assert phrase in text, text
+
+
 def assert_changed_in_place(report, name: str) -> None:
     """A function that changed its argument ``name`` fails every case, and the report names
     the argument and says what to do instead."""

@@ -17,6 +17,7 @@ from conftest import (
     assert_changed_in_place,
     assert_leaves_the_random_state_alone,
     assert_names_mistake,
+    assert_neutral_report,
     assert_passed,
 )
 from torch import nn
@@ -264,14 +265,13 @@ def forward_first_row_only(weight, input, scales, bias=None):
 def test_an_unknown_forward_mistake_gets_the_neutral_report(function):
     """No known mistake matches: the first failing case, what was expected and what came
     back, and the recipe; no hint, neither the cases' nor another mistake's."""
-    report = check_w8_a16_forward(function)
-    text = repr(report)
-    assert report.status == "failed" and report.mistake is None, text
-    assert "The first case that fails: the course's 3x3 weight" in text
-    assert "expected: tensor(" in text and "got: tensor(" in text
-    assert "recipe: Multiply in float32" in text
-    assert "hint:" not in text and "It looks like" not in text
-    assert all(mistake.hint not in text for mistake in W8A16_MISTAKES)
+    assert_neutral_report(
+        check_w8_a16_forward(function),
+        "Multiply in float32",
+        W8A16_MISTAKES,
+        "The first case that fails: the course's 3x3 weight",
+        "got: tensor(",
+    )
 
 
 def test_checker_does_not_modify_the_learners_inputs():
@@ -591,14 +591,13 @@ def _init_bias_of_ones(self, in_features, out_features, bias=True, dtype=torch.f
     ids=["even-integers", "doubled-output", "float64-bias"],
 )
 def test_unknown_layer_mistakes_get_the_neutral_report(layer_class):
-    report = check_w8a16_layer(layer_class)
-    text = repr(report)
-    assert report.status == "failed" and report.mistake is None, text
-    assert "The first case that fails: a float32 layer, 6 -> 4" in text
-    assert "expected: {int8_weights: buffer int8 (4, 6)" in text
-    assert "recipe: __init__: register_buffer int8_weights" in text
-    assert "hint:" not in text and "It looks like" not in text
-    assert all(mistake.hint not in text for mistake in W8A16_LAYER_MISTAKES)
+    assert_neutral_report(
+        check_w8a16_layer(layer_class),
+        "__init__: register_buffer int8_weights",
+        W8A16_LAYER_MISTAKES,
+        "The first case that fails: a float32 layer, 6 -> 4",
+        "expected: {int8_weights: buffer int8 (4, 6)",
+    )
 
 
 def test_a_quantize_that_changes_its_weights_fails_naming_them():

@@ -22,6 +22,7 @@ from conftest import (
     Outer,
     assert_leaves_the_random_state_alone,
     assert_names_mistake,
+    assert_neutral_report,
     assert_passed,
 )
 from torch import nn
@@ -362,14 +363,13 @@ def swapped_features(module, target_class, module_name_to_exclude):
 def test_unknown_replacement_mistakes_get_the_neutral_report(function):
     """No known mistake matches: the report shows the first failing case and the recipe, and
     no hint, not even one of another mistake."""
-    report = check_replace_linear_with_target_and_quantize(function)
-    text = repr(report)
-    assert report.status == "failed" and report.mistake is None, text
-    assert "The first case that fails: the lesson's tiny model" in text
-    assert "expected: {linear_1: W8A16LinearLayer" in text
-    assert "recipe: Loop over module.named_children()" in text
-    assert "hint:" not in text and "It looks like" not in text
-    assert all(mistake.hint not in text for mistake in REPLACE_MISTAKES)
+    assert_neutral_report(
+        check_replace_linear_with_target_and_quantize(function),
+        "Loop over module.named_children()",
+        REPLACE_MISTAKES,
+        "The first case that fails: the lesson's tiny model",
+        "expected: {linear_1: W8A16LinearLayer",
+    )
 
 
 def test_a_changed_exclusion_list_fails_and_is_named():
@@ -720,13 +720,12 @@ def only_the_excluded(module, module_name_to_exclude):
 )
 def test_unknown_warm_up_mistakes_get_the_neutral_report(function):
     """No known mistake matches: the first failing case and the recipe, no hint."""
-    report = check_layers_to_replace(function)
-    text = repr(report)
-    assert report.status == "failed" and report.mistake is None, text
-    assert "The first case that fails:" in text and "expected: [" in text
-    assert "recipe: Walk the children as replace_linear_with_target does" in text
-    assert "hint:" not in text and "It looks like" not in text
-    assert all(mistake.hint not in text for mistake in LAYERS_TO_REPLACE_MISTAKES)
+    assert_neutral_report(
+        check_layers_to_replace(function),
+        "Walk the children as replace_linear_with_target does",
+        LAYERS_TO_REPLACE_MISTAKES,
+        "expected: [",
+    )
 
 
 def test_a_warm_up_that_replaces_the_layers_fails_naming_the_module():
