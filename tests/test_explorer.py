@@ -87,6 +87,18 @@ GRANULARITY_CASES = [
 ]
 
 
+def lesson_12_packed_bytes(tensor: torch.Tensor, n_bits: int, storage_bits: int) -> int | None:
+    """The bytes helper.pack_weights really produces for these values, row by row (padded with
+    pad=True), or None where it refuses the width; at the dtype's own width, the stored bytes."""
+    if n_bits == storage_bits:
+        return tensor.numel() * storage_bits // 8
+    levels = torch.zeros(tensor.shape, dtype=torch.uint8)
+    try:
+        return helper.pack_weights(levels, n_bits, pad=True).numel()
+    except ValueError:
+        return None
+
+
 def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: int) -> dict:
     """The explorer's numbers (asymmetric, per tensor), step by step with the lessons'
     per-tensor functions."""
@@ -110,8 +122,9 @@ def expected(tensor_name: str, size: int, seed: int, dtype_name: str, n_bits: in
         "bytes_before": 4 * tensor.numel(),
         "bytes_after": tensor.numel() * torch.iinfo(dtype).bits // 8,
         "bytes_params": 4 + torch.iinfo(dtype).bits // 8,
-        "bytes_packed": math.ceil(tensor.numel() * n_bits / 8),
+        "bytes_packed": lesson_12_packed_bytes(tensor, n_bits, torch.iinfo(dtype).bits),
         "levels": 2**n_bits,
+        "unreachable_level": None,  # asymmetric mode reaches every code
         "levels_used": len(set(quantized.flatten().tolist())),
         "message": None,
     }
@@ -142,7 +155,8 @@ def assert_shows(explorer: QuantizationExplorer, numbers: dict) -> None:
     assert f'<span class="qe-max-error">{format_number(numbers["max_error"])}</span>' in html
     for key in ("bytes_before", "bytes_after", "bytes_params", "bytes_packed"):
         css = key.replace("_", "-")
-        assert f'<span class="qe-{css}">{numbers[key]:,}</span>' in html
+        shown = "not packable" if numbers[key] is None else f"{numbers[key]:,}"
+        assert f'<span class="qe-{css}">{shown}</span>' in html
     levels = f"{numbers['levels_used']:,} of {numbers['levels']:,}"
     assert f'<span class="qe-levels">{levels}</span>' in html
     assert "if packed" in html and "qe-estimate" in html
@@ -580,6 +594,33 @@ def test_the_estimate_leaves_the_clipped_values_out_and_says_so():
     assert rounding / (share_inside * numbers["theory_mse"]) == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.parametrize(("group_size", "share"), [(2, "50%"), (4, "25%"), (8, "12%")])
+def test_percentile_note_shows_the_share_it_really_clips_in_small_groups(group_size, share):
+    """Percentile 99.9 clips about 0.1% of a large block, but the interpolated percentile of a
+    small block lies below its largest magnitude: groups of 2 lose half their values. The
+    note shows the measured share, counted here from the ranges themselves."""
+    explorer = QuantizationExplorer()
+    settings = dict(mode="symmetric", range_method="percentile 99.9", granularity="per group")
+    numbers = explorer.compute("int8", 4, "random normal", 64, 0, group_size=group_size, **settings)
+    tensor = explorer.tensor("random normal", 64, 0)
+    alpha = absmax_percentile(tensor, (1, group_size), 99.9)
+    beyond = int((tensor.abs() > per_element(alpha, (64, 64), (1, group_size))).sum())
+    assert beyond == numbers["clipped"] == 4096 // group_size
+    note = numbers["range_note"]
+    assert f"Measured: {beyond:,} of the 4,096 values ({share}) lie beyond it" in note
+    assert f"In a block of {group_size} magnitudes it lies below the largest one" in note
+    assert "about the largest 0.1%" not in note
+
+
+def test_percentile_note_per_tensor_is_close_to_the_percentiles_share():
+    numbers = QuantizationExplorer().compute(
+        "int8", 4, "random normal", 64, 0, mode="symmetric", range_method="percentile 99"
+    )
+    assert numbers["clipped"] == 41  # of 4,096: 1.0%
+    assert "Measured: 41 of the 4,096 values (1%) lie beyond it" in numbers["range_note"]
+    assert "below the largest 41 (when no two are equal)" in numbers["range_note"]
+
+
 def test_one_clipped_value_reads_in_the_singular():
     numbers = QuantizationExplorer().compute(
         "int8", 4, mode="symmetric", range_method="percentile 99.9"
@@ -587,6 +628,9 @@ def test_one_clipped_value_reads_in_the_singular():
     assert numbers["clipped"] == 1  # 728.6, just beyond the 99.9th percentile of 9 values
     assert numbers["estimate"] == "few values"
     assert numbers["estimate_note"].startswith("1 of the 9 values (11%) lies beyond")
+    assert (
+        "Measured: 1 of the 9 values (11%) lies beyond it and is clipped" in numbers["range_note"]
+    )
     assert "Only 8 values" in numbers["estimate_note"]
 
 
@@ -612,6 +656,8 @@ def test_the_numbers_show_the_range_and_what_it_clips(explorer):
     html = explorer.numbers_widget.value
     assert "(64 ranges, one per row)</span>" in html
     assert "99th percentile of |r| in every block" in html
+    # 64 magnitudes per row: the 99th percentile lies below the largest, 1 of 64 clipped
+    assert "Measured: 64 of the 4,096 values (1.6%) lie beyond it and are clipped" in html
 
 
 def test_the_range_control_is_greyed_out_in_asymmetric_mode(explorer):
@@ -1214,6 +1260,69 @@ def test_memory_text_names_the_course_lesson_for_packing():
     html = QuantizationExplorer.html(QuantizationExplorer().compute("int8", 4))
     assert "course lesson L5, weight packing" in html
     assert "lesson 5 does" not in html
+
+
+def test_packed_bytes_are_what_lesson_12_packs_row_by_row():
+    """The 3x3 test tensor at 4 bits: 9 x 4 bits would round up to 5 bytes, but the packer
+    pads every row of 3 values to 2 bytes: 6 bytes, exactly what pack_weights returns."""
+    explorer = QuantizationExplorer()
+    numbers = explorer.compute("int8", 4)
+    q = explorer_quantize(torch.tensor(TEST_TENSOR), torch.int8, 4).quantized
+    packed = helper.pack_weights(helper.to_offset_binary(q, 4), 4, pad=True)
+    assert numbers["bytes_packed"] == packed.numel() == 6 != math.ceil(q.numel() * 4 / 8)
+    html = QuantizationExplorer.html(numbers)
+    assert '<span class="qe-bytes-packed">6</span> bytes' in html
+    assert "every row padded to whole bytes (3 rows &times; 2 bytes" in html
+    # 2 bits: 4 per byte, a row of 64 is 16 bytes
+    assert explorer.compute("uint8", 2, "random normal", 64, 0)["bytes_packed"] == 64 * 16
+
+
+@pytest.mark.parametrize(("dtype_name", "n_bits"), [("int8", 3), ("int8", 5), ("int16", 12)])
+def test_widths_the_packer_refuses_are_not_packable(dtype_name, n_bits):
+    levels = torch.zeros(3, 3, dtype=torch.uint8)
+    with pytest.raises(ValueError):
+        helper.pack_weights(levels, n_bits, pad=True)
+    numbers = QuantizationExplorer().compute(dtype_name, n_bits)
+    assert numbers["bytes_packed"] is None
+    html = QuantizationExplorer.html(numbers)
+    assert '<span class="qe-bytes-packed">not packable</span>' in html
+    assert "packs 1, 2, 4 or 8 bits per value" in html
+
+
+def test_values_as_wide_as_their_dtype_need_no_packing():
+    numbers = QuantizationExplorer().compute("int16", 16)
+    assert numbers["bytes_packed"] == numbers["bytes_after"] == 18
+    assert "nothing to pack" in QuantizationExplorer.html(numbers)
+
+
+@pytest.mark.parametrize(("dtype_name", "low", "unreachable"), [("int8", -7, -8), ("uint8", 1, 0)])
+def test_symmetric_mode_says_which_level_it_cannot_reach(dtype_name, low, unreachable):
+    """Clipped or min-max, the symmetric grid has 15 of the 16 codes at 4 bits: the MSE-optimal
+    range uses all 15, and the explorer says the 16th cannot be reached."""
+    explorer = QuantizationExplorer()
+    settings = dict(mode="symmetric", range_method="MSE-optimal")
+    numbers = explorer.compute(dtype_name, 4, "random normal", 64, 0, **settings)
+    q = explorer_quantize(
+        explorer.tensor("random normal", 64, 0), EXPLORER_DTYPES[dtype_name], 4, **settings
+    ).quantized
+    used = set(q.flatten().tolist())
+    assert numbers["levels_used"] == len(used) == 15 and unreachable not in used
+    assert numbers["unreachable_level"] == unreachable
+    html = QuantizationExplorer.html(numbers)
+    assert '<span class="qe-levels">15 of 16</span>' in html
+    assert (
+        f'<small class="qe-levels-note">the 16th level, {unreachable}, cannot be reached: the '
+        f"symmetric grid has 15, {low}..{low + 14}</small>"
+    ) in html
+    asymmetric = explorer.compute(dtype_name, 4, "random normal", 64, 0)
+    assert asymmetric["unreachable_level"] is None
+    assert "qe-levels-note" not in QuantizationExplorer.html(asymmetric)
+
+
+def test_a_quantizer_of_ones_own_gets_no_unreachable_level():
+    explorer = QuantizationExplorer(quantizer=lambda *args, **kw: explorer_quantize(*args, **kw))
+    numbers = explorer.compute("int8", 4, mode="symmetric")
+    assert numbers["unreachable_level"] is None
 
 
 # -- the shared heatmap code still draws plot_quantization_errors as before -------------------

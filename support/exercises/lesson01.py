@@ -28,8 +28,10 @@ from support.exercises.core import (
 
 __all__ = [
     "QUANTIZE_MISTAKES",
+    "QUANTIZE_RECIPE",
     "check_quantize",
     "DEQUANTIZE_MISTAKES",
+    "DEQUANTIZE_RECIPE",
     "check_dequantization",
 ]
 
@@ -132,6 +134,12 @@ _QUANTIZE_ROWS = (
 )
 QUANTIZE_MISTAKES = mistakes_from_rows(_QUANTIZE_ROWS, _quantize_variant)
 
+#: The lesson's method, shown when a wrong answer matches none of the mistakes above.
+QUANTIZE_RECIPE = (
+    "q_min, q_max = torch.iinfo(dtype).min, torch.iinfo(dtype).max; q = torch.round(tensor / "
+    "scale) + zero_point, clamped to [q_min, q_max], and only then cast with .to(dtype)."
+)
+
 
 def check_quantize(function: Callable) -> CheckReport:
     """Exercise of lesson 01: ``my_quantize(tensor, scale, zero_point, dtype=torch.int8)``.
@@ -182,7 +190,7 @@ def check_quantize(function: Callable) -> CheckReport:
         )
         for text, tensor, scale, zero_point, dtype in specs
     ]
-    return run_checks("Quantize", function, cases, QUANTIZE_MISTAKES)
+    return run_checks("Quantize", function, cases, QUANTIZE_MISTAKES, recipe=QUANTIZE_RECIPE)
 
 
 # One row per classic mistake: (description, the wrong dequantizer, hint).
@@ -223,6 +231,12 @@ _DEQUANTIZE_ROWS = (
 )
 DEQUANTIZE_MISTAKES = mistakes_from_rows(_DEQUANTIZE_ROWS)
 
+#: The lesson's method, shown when a wrong answer matches none of the mistakes above.
+DEQUANTIZE_RECIPE = (
+    "r = scale * (quantized_tensor.float() - zero_point): convert to float first, then "
+    "subtract the zero point, then multiply by the scale."
+)
+
 
 def check_dequantization(function: Callable) -> CheckReport:
     """Exercise of lesson 01: ``my_dequantize(quantized_tensor, scale, zero_point)``.
@@ -251,4 +265,6 @@ def check_dequantization(function: Callable) -> CheckReport:
         )
         for text, q, scale, zero_point in specs
     ]
-    return run_checks("Dequantization", function, cases, DEQUANTIZE_MISTAKES)
+    return run_checks(
+        "Dequantization", function, cases, DEQUANTIZE_MISTAKES, recipe=DEQUANTIZE_RECIPE
+    )

@@ -19,10 +19,11 @@ import torch
 
 from helper import get_q_range, get_q_scale_and_zero_point
 from support.examples import TEST_TENSOR_VALUES as _TEST_TENSOR
-from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks
+from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, run_checks, shown
 
 __all__ = [
     "SCALE_AND_ZERO_POINT_MISTAKES",
+    "SCALE_AND_ZERO_POINT_RECIPE",
     "check_scale_and_zero_point",
 ]
 
@@ -35,24 +36,25 @@ def _expect_scale_and_zero_point(tensor: torch.Tensor, dtype: torch.dtype):
 
     def check(result: Any) -> str | None:
         if not isinstance(result, tuple | list) or len(result) != 2:
-            return f"expected a pair (scale, zero_point), got {result!r}"
+            return f"expected a pair (scale, zero_point), got {shown(result)}"
         scale, zero_point = (v.item() if isinstance(v, torch.Tensor) else v for v in result)
         if not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-            return f"the scale must be a positive, finite number, got {scale!r}"
+            return f"the scale must be a positive, finite number, got {shown(scale)}"
         if not isinstance(zero_point, numbers.Real) or not math.isfinite(zero_point):
-            return f"the zero point must be a whole number, got {zero_point!r}"
+            return f"the zero point must be a whole number, got {shown(zero_point)}"
         if zero_point != round(zero_point):
-            return f"the zero point must be a whole number, got {zero_point!r}"
+            return f"the zero point must be a whole number, got {shown(zero_point)}"
         if not q_min <= zero_point <= q_max:
             return f"zero point {zero_point} is outside [{q_min}, {q_max}]"
         if all_zero:  # any positive scale works; 0 must map to a storable zero point
             return None
         if not math.isclose(scale, expected_scale, rel_tol=1e-6):
-            return f"scale {scale!r}, expected {expected_scale!r}"
+            return f"scale {shown(scale)}, expected {expected_scale!r}"
         if zero_point != expected_zero_point:
-            return f"zero point {zero_point!r}, expected {expected_zero_point}"
+            return f"zero point {shown(zero_point)}, expected {expected_zero_point}"
         return None
 
+    check.expected = (expected_scale, expected_zero_point)
     return check
 
 
@@ -207,6 +209,14 @@ SCALE_AND_ZERO_POINT_MISTAKES = mistakes_from_rows(
     _SCALE_AND_ZERO_POINT_ROWS, _scale_and_zero_point
 )
 
+#: The lesson's method, shown when a wrong answer matches none of the mistakes above.
+SCALE_AND_ZERO_POINT_RECIPE = (
+    "q_min, q_max from torch.iinfo(dtype); r_min = min(tensor.min(), 0), r_max = "
+    "max(tensor.max(), 0); scale = (r_max - r_min) / (q_max - q_min), at least "
+    "torch.finfo(torch.float32).eps; zero_point = q_min - round(r_min / scale); return "
+    "(scale, zero_point)."
+)
+
 
 def check_scale_and_zero_point(function: Callable) -> CheckReport:
     """Exercise of lesson 02: ``get_scale_and_zero_point(tensor, dtype)``.
@@ -248,4 +258,10 @@ def check_scale_and_zero_point(function: Callable) -> CheckReport:
         CheckCase(text, (tensor, dtype), _expect_scale_and_zero_point(tensor, dtype), general)
         for text, tensor, dtype in specs
     ]
-    return run_checks("Scale and zero point", function, cases, SCALE_AND_ZERO_POINT_MISTAKES)
+    return run_checks(
+        "Scale and zero point",
+        function,
+        cases,
+        SCALE_AND_ZERO_POINT_MISTAKES,
+        recipe=SCALE_AND_ZERO_POINT_RECIPE,
+    )

@@ -27,6 +27,7 @@ from support.exercises.core import CheckCase, CheckReport, mistakes_from_rows, r
 
 __all__ = [
     "MSE_SEARCH_MISTAKES",
+    "MSE_SEARCH_RECIPE",
     "check_mse_search",
 ]
 
@@ -39,14 +40,16 @@ def _mse_search_variant(
     q_max: Callable[[int], int] = lambda n: 2 ** (n - 1) - 1,
     q_low: Callable[[int], int] | None = None,
     magnitude: bool = True,
-    rounding: bool = True,
-    clamp: bool = True,
+    rounding: Callable[[torch.Tensor], torch.Tensor] | None = torch.round,
+    clamp: bool | str = True,
     dequantize: bool = True,
     error: Callable[[torch.Tensor], torch.Tensor] = lambda e: e.square().mean(),
     pick: Callable[[torch.Tensor], int] = lambda mse: int(mse.argmin()),
     answer: str = "range",
 ) -> Any:
-    """The right search, or one classic mistake, depending on the keywords."""
+    """The right search, or one classic mistake, depending on the keywords: ``rounding`` is
+    ``torch.round``, another function (``torch.floor``) or ``None``; ``clamp`` is ``True``
+    (both sides), ``"max"`` (the top only) or ``False``."""
     r = tensor  # float32, as a learner computes it
     top = q_max(n_bits)
     low = -top if q_low is None else q_low(n_bits)
@@ -55,9 +58,11 @@ def _mse_search_variant(
     for ratio in ratios:
         scale = ratio * peak / top
         q = r / scale
-        if rounding:
-            q = torch.round(q)
-        if clamp:
+        if rounding is not None:
+            q = rounding(q)
+        if clamp == "max":
+            q = q.clamp(max=top)
+        elif clamp:
             q = q.clamp(low, top)
         back = q * scale if dequantize else q
         errors.append(error(back - r))
@@ -103,9 +108,25 @@ _MSE_SEARCH_ROWS = (
     ),
     (
         "never rounds, so only the clipping error counts and min-max always wins",
-        dict(rounding=False),
+        dict(rounding=None),
         "round to the nearest level, torch.round(tensor / s), before clamping: the rounding "
         "error is the half of the trade-off that a larger range makes worse.",
+    ),
+    (
+        "clamps only from above (clamp(max=q_max)): values below -alpha are never clipped",
+        dict(clamp="max"),
+        "clamp both sides, clamp(-q_max, q_max): a value below -alpha must saturate at "
+        "-alpha as one above alpha saturates at alpha. Without the lower clamp the negative "
+        "tail costs only rounding error, and the search picks too small a range.",
+    ),
+    (  # on these cases torch.ceil, torch.trunc and .int() pick the same ranges as floor
+        "does not round to the nearest level: it rounds down (torch.floor), or up, or cuts "
+        "off the fraction (torch.trunc, .int())",
+        dict(rounding=torch.floor),
+        "round to the nearest level with torch.round(tensor / s): torch.floor always goes "
+        "down (2.9 -> 2), torch.ceil up, torch.trunc and .int() towards 0, so a value moves "
+        "by up to a whole step instead of half a step, and the search weighs a larger "
+        "rounding error against the clipping error.",
     ),
     (
         "clamps to q_min = -2 ** (n_bits - 1) on the negative side: its grid is not symmetric",
@@ -149,6 +170,13 @@ _MSE_SEARCH_ROWS = (
 )
 MSE_SEARCH_MISTAKES = mistakes_from_rows(_MSE_SEARCH_ROWS, _mse_search_variant)
 
+#: The lesson's method, shown when a wrong answer matches none of the mistakes above.
+MSE_SEARCH_RECIPE = (
+    "for each ratio c: alpha = c * tensor.abs().max(), s = alpha / q_max with q_max = "
+    "2 ** (n_bits - 1) - 1, back = torch.round(tensor / s).clamp(-q_max, q_max) * s, mse = "
+    "((back - tensor) ** 2).mean(); return the alpha (one number) with the smallest mse."
+)
+
 
 def _search_cases() -> list[tuple[str, tuple, str]]:
     """(description, (tensor, n_bits, ratios), hint): every case has one clear best ratio."""
@@ -159,6 +187,7 @@ def _search_cases() -> list[tuple[str, tuple, str]]:
     negative = seeded_laplace(20000, seed=4)
     negative[3] = -12.0
     uniform = torch.linspace(-3.0, 3.0, 241)
+    below_zero = -seeded_laplace(4000, seed=6).abs()  # every value negative
     general = (
         "for each ratio: alpha = ratio * tensor.abs().max(), s = alpha / q_max, back = "
         "torch.round(tensor / s).clamp(-q_max, q_max) * s, mse = ((back - tensor) ** 2).mean()"
@@ -190,6 +219,11 @@ def _search_cases() -> list[tuple[str, tuple, str]]:
             "a 2-D weight, varied_rows_weight(8, 16, seed=2), 3 bits, one range for all",
             (varied_rows_weight(8, 16, seed=2), 3, tenths),
             "take the largest magnitude of the whole tensor, whatever its shape.",
+        ),
+        (
+            "4,000 Laplace values, all of them negative, 3 bits",
+            (below_zero, 3, tenths),
+            "the values beyond -alpha are clipped too: clamp both sides.",
         ),
     ]
 
@@ -237,6 +271,7 @@ def _expect_best_range(tensor: torch.Tensor, n_bits: int, ratios: Sequence[float
             f"(max|r| = {peak:.6g}); expected {expected:.6g} (ratio {ratios[best]:g})"
         )
 
+    check.expected = expected
     return check
 
 
@@ -246,11 +281,14 @@ def check_mse_search(function: Callable) -> CheckReport:
     grid ``-q_max..q_max`` has the smallest MSE among the candidate ``ratios``.
 
     The cases tell the classic mistakes apart: an outlier at 4 and at 2 bits, a Laplace tensor
-    whose largest magnitude is negative, evenly spread values at 8 bits (where min-max wins)
-    and a 2-D weight at 3 bits.
+    whose largest magnitude is negative, evenly spread values at 8 bits (where min-max wins),
+    a 2-D weight at 3 bits and all-negative values at 3 bits (where a one-sided clamp clips
+    nothing).
     """
     cases = [
         CheckCase(text, args, _expect_best_range(*args), hint)
         for text, args, hint in _search_cases()
     ]
-    return run_checks("MSE-optimal clipping range", function, cases, MSE_SEARCH_MISTAKES)
+    return run_checks(
+        "MSE-optimal clipping range", function, cases, MSE_SEARCH_MISTAKES, recipe=MSE_SEARCH_RECIPE
+    )

@@ -56,6 +56,8 @@ from support.explorer.compute import (  # noqa: F401
     explorer_quantize,
     format_number,
     mse_search_size,
+    packed_bytes,
+    unreachable_level,
 )
 from support.explorer.drawing import (  # noqa: F401
     ANNOTATE_MAX_COLUMNS,
@@ -106,6 +108,8 @@ __all__ = [
     "explorer_clip_range",
     "explorer_quantize",
     "format_number",
+    "packed_bytes",
+    "unreachable_level",
     "estimate_check",
     "QuantizationExplorer",
     "explore",

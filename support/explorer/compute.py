@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 
 from helper import (
+    PACK_BITS,
     absmax_mse_optimal,
     clipping_absmax,
     dequantize_affine,
@@ -154,10 +155,7 @@ def _clip_range(
         return clipping_absmax(tensor, block_size, method), "alpha = max|r| of every block."
     if method == "percentile":
         absmax = clipping_absmax(tensor, block_size, method, dtype, n_bits, percentile)
-        return absmax, (
-            f"alpha = the {percentile:g}th percentile of |r| in every block: about the largest "
-            f"{100 - percentile:.2g}% of the magnitudes lie beyond it and are clipped."
-        )
+        return absmax, _percentile_note(tensor, block_size, absmax, percentile)
     n_values = tensor.numel()
     n_blocks = n_values // max(math.prod(block_size), 1)
     n_grid, n_refine = mse_search_size(n_values, n_blocks)
@@ -174,6 +172,41 @@ def _clip_range(
     return absmax, (
         f"{tried}: a coarser search than lesson 13's {full} ranges, to stay quick on this "
         f"large tensor ({n_values:,} values, {n_blocks:,} blocks)."
+    )
+
+
+def _percentile_note(
+    tensor: torch.Tensor, block_size: Sequence[int], absmax: torch.Tensor, percentile: float
+) -> str:
+    """How a percentile range was chosen, and the share of the values it clips, measured.
+
+    ``helper.absmax_percentile`` interpolates between a block's sorted magnitudes ``v[0..n-1]``
+    at the position ``(n - 1) * percentile / 100``, so the ``n - 1 - floor(position)`` largest
+    lie above it when no two are equal: about ``100 - percentile`` % of a large block, but at
+    least one value of every block of two or more below 100%. Groups of 2 lose half.
+
+    >>> r = torch.tensor([[1.0, -4.0], [2.0, 3.0]])
+    >>> alpha = clipping_absmax(r, (1, 2), "percentile", percentile=99.9)
+    >>> print(_percentile_note(r, (1, 2), alpha, 99.9))  # doctest: +NORMALIZE_WHITESPACE
+    alpha = the 99.9th percentile of |r| in every block, interpolated between two magnitudes
+    (like torch.quantile). Measured: 2 of the 4 values (50%) lie beyond it and are clipped. In
+    a block of 2 magnitudes it lies below the largest one (when no two are equal): 50% of the
+    values, where the percentile's own share is 0.1%.
+    """
+    n_values = tensor.numel()
+    per_block = max(math.prod(block_size), 1)
+    above = per_block - 1 - math.floor((per_block - 1) * percentile / 100.0)
+    beyond = tensor.abs() > per_element(absmax, tuple(tensor.shape), block_size)
+    clipped = int(beyond.sum())
+    largest = "one" if above == 1 else f"{above:,}"
+    lie, are = ("lies", "is") if clipped == 1 else ("lie", "are")
+    return (
+        f"alpha = the {percentile:g}th percentile of |r| in every block, interpolated between "
+        f"two magnitudes (like torch.quantile). Measured: {clipped:,} of the {n_values:,} "
+        f"values ({_percent(clipped / max(n_values, 1))}) {lie} beyond it and {are} clipped. In a "
+        f"block of {per_block:,} magnitudes it lies below the largest {largest} (when no two "
+        f"are equal): {_percent(above / per_block)} of the values, where the percentile's own "
+        f"share is {100 - percentile:.2g}%."
     )
 
 
@@ -268,6 +301,51 @@ def _format_param(value: float | int | torch.Tensor, what: str, blocks: str = ""
     if isinstance(value, int) or (isinstance(value, float) and what == "zero point"):
         return str(int(value))
     return format_number(value)
+
+
+def packed_bytes(shape: Sequence[int], n_bits: int, storage_bits: int) -> int | None:
+    """The bytes of ``n_bits``-bit values of ``shape`` packed as lesson 12 packs a weight
+    (``helper.pack_weights`` on every row, padded to whole bytes: ``helper.packed_weight_bytes``
+    without the scales): ``rows * ceil(columns / (8 // n_bits))``. At the storage dtype's own
+    width (``storage_bits``) there is nothing to pack: the stored bytes. ``None`` when the packer
+    refuses the width: it takes ``helper.PACK_BITS`` (1, 2, 4 or 8 bits) only.
+
+    >>> packed_bytes((3, 3), 4, 8)       # 2 values per byte, every row on its own: 3 rows x 2 B
+    6
+    >>> packed_bytes((3, 3), 3, 8) is None, packed_bytes((4, 4), 16, 16)
+    (True, 32)
+    """
+    values = math.prod(shape)
+    if n_bits == storage_bits:
+        return values * storage_bits // 8
+    if n_bits not in PACK_BITS:
+        return None
+    columns = shape[-1] if len(shape) else 1
+    rows = values // columns if columns else 0
+    return rows * -(-columns // (8 // n_bits))
+
+
+def unreachable_level(q_min: int, q_max: int, mode: str | None) -> int | None:
+    """The level the explorer's quantizer can never produce: in symmetric mode the grid is
+    symmetric around its zero point (``-q_max..q_max`` for a signed dtype, as in lessons 04 and
+    13), so the storage range's lowest code ``q_min`` stays unused; ``None`` in asymmetric mode.
+
+    >>> unreachable_level(-8, 7, "symmetric"), unreachable_level(0, 15, "symmetric")
+    (-8, 0)
+    >>> unreachable_level(-8, 7, "asymmetric") is None
+    True
+    """
+    return q_min if mode == "symmetric" else None
+
+
+def _ordinal(n: int) -> str:
+    """``n`` as an ordinal number: ``"16th"``, ``"32nd"``, ``"65,536th"``.
+
+    >>> [_ordinal(n) for n in (4, 16, 32, 256, 65536, 11, 12, 21)]
+    ['4th', '16th', '32nd', '256th', '65,536th', '11th', '12th', '21st']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
 
 
 # -- does s^2/12 apply? -------------------------------------------------------------------------

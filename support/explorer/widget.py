@@ -16,17 +16,20 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from helper import dtype_name, get_q_range, quantization_error
+from helper import PACK_BITS, dtype_name, get_q_range, quantization_error
 from support.explorer.compute import (
     _as_result,
     _blocks_phrase,
     _busiest_share,
     _clipping_check,
     _format_param,
+    _ordinal,
     _percent,
     estimate_check,
     explorer_quantize,
     format_number,
+    packed_bytes,
+    unreachable_level,
 )
 from support.explorer.drawing import _HistogramDrawing, _PanelsDrawing, drawing_for
 from support.explorer.settings import (
@@ -114,8 +117,11 @@ class QuantizationExplorer:
         ``theory_mse`` (``s**2 / 12``, averaged over the elements), ``estimate`` and
         ``estimate_note`` (see ``estimate_check``), ``bytes_before`` (float32),
         ``bytes_after`` (stored in ``dtype``), ``bytes_params`` (the scales as float32, and
-        the zero points in ``dtype`` unless symmetric), ``bytes_packed`` (``n_bits`` per value,
-        rounded up to whole bytes), ``levels``/``levels_used``, ``message``: ``None``, or
+        the zero points in ``dtype`` unless symmetric), ``bytes_packed`` (packed as lesson 12
+        packs a weight, every row padded to whole bytes; ``None`` for a width its packer
+        refuses: see ``packed_bytes``), ``levels``/``levels_used``, ``unreachable_level`` (the
+        code symmetric mode never produces, else ``None``: see ``unreachable_level``),
+        ``message``: ``None``, or
         what was wrong with the settings (then the numbers are ``None``), and for the range:
         ``clip_range`` (``None`` unless the range clips, else every block's ``alpha``: a
         number for one block, else a tensor), ``clipped`` (how many values lie beyond their
@@ -135,6 +141,7 @@ class QuantizationExplorer:
         keys = ("shape", "q_min", "q_max", "block_size", "n_scales", "scale", "zero_point")
         keys += ("mse", "max_error", "theory_mse", "estimate", "estimate_note", "bytes_before")
         keys += ("bytes_after", "bytes_params", "bytes_packed", "levels", "levels_used")
+        keys += ("unreachable_level",)
         keys += ("clip_range", "clipped", "clip_mse", "range_note")
         numbers = dict(settings, **dict.fromkeys(keys + ("message",)))
         extra = {k: v for k, v in settings.items() if k not in _CORE_SETTINGS}
@@ -171,6 +178,9 @@ class QuantizationExplorer:
             )
             clip = (alpha, clipped)
         stores_zero = settings.get("mode") != "symmetric"
+        unreachable = None
+        if self.quantizer is explorer_quantize:  # a quantizer of one's own may use q_min
+            unreachable = unreachable_level(q_min, q_max, settings.get("mode"))
         numbers.update(
             shape=tuple(tensor.shape),
             q_min=q_min,
@@ -187,11 +197,12 @@ class QuantizationExplorer:
             bytes_before=n_values * tensor.element_size(),
             bytes_after=quantized.numel() * quantized.element_size(),
             bytes_params=n_scales * (4 + (quantized.element_size() if stores_zero else 0)),
-            bytes_packed=math.ceil(quantized.numel() * n_bits / 8),
+            bytes_packed=packed_bytes(tuple(quantized.shape), n_bits, 8 * quantized.element_size()),
             levels=q_max - q_min + 1,
             levels_used=int(
                 torch.bincount(quantized.reshape(-1).to(torch.int64) - q_min).count_nonzero()
             ),
+            unreachable_level=unreachable,
             clip_range=clip_range,
             clipped=clipped,
             clip_mse=clip_mse,
@@ -246,7 +257,8 @@ class QuantizationExplorer:
         """The numbers as a small HTML table (or the message, if the settings failed).
 
         Each number sits in an element with a stable class (``qe-scale``, ``qe-zero-point``,
-        ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-levels``, ``qe-estimate``,
+        ``qe-mse``, ``qe-theory-mse``, ``qe-max-error``, ``qe-levels`` (and ``qe-levels-note``
+        in symmetric mode: the level it cannot reach), ``qe-estimate``,
         ``qe-bytes-before``, ``qe-bytes-after``, ``qe-bytes-params``, ``qe-bytes-packed``,
         ``qe-message``; with a clipped range also ``qe-clip-range``, ``qe-clipped`` and
         ``qe-range``, how it was chosen) for tests and styling.
@@ -260,7 +272,7 @@ class QuantizationExplorer:
                 "</p></div>"
             )
         dtype = dtype_name(_explorer_dtype(numbers["dtype"]))
-        bits, values = numbers["n_bits"], math.prod(numbers["shape"])
+        values = math.prod(numbers["shape"])
         n_scales = numbers["n_scales"]
         blocks = _blocks_phrase(numbers["shape"], numbers["block_size"])
         cells = [
@@ -271,6 +283,14 @@ class QuantizationExplorer:
             ("max error", "qe-max-error", format_number(numbers["max_error"])),
             ("levels in use", "qe-levels", f"{numbers['levels_used']:,} of {numbers['levels']:,}"),
         ]
+        levels_note = ""
+        if numbers.get("unreachable_level") is not None:
+            low, high = numbers["unreachable_level"] + 1, numbers["q_max"]
+            levels_note = (
+                f'<br><small class="qe-levels-note">the {_ordinal(numbers["levels"])} level, '
+                f"{numbers['unreachable_level']}, cannot be reached: the symmetric grid has "
+                f"{high - low + 1:,}, {low}..{high}</small>"
+            )
         range_note = ""
         if numbers.get("clip_range") is not None:
             alpha = _format_param(numbers["clip_range"], "range", blocks)
@@ -285,7 +305,8 @@ class QuantizationExplorer:
             )
         head = "".join(f'<th style="padding:0 1em">{label}</th>' for label, _, _ in cells)
         row = "".join(
-            f'<td style="padding:0 1em;text-align:center"><span class="{css}">{text}</span></td>'
+            f'<td style="padding:0 1em;text-align:center"><span class="{css}">{text}</span>'
+            f"{levels_note if css == 'qe-levels' else ''}</td>"
             for _, css, text in cells
         )
         colour = {"applies": "#1b5e20", "few values": "#555555"}.get(numbers["estimate"], "#b00020")
@@ -307,10 +328,35 @@ class QuantizationExplorer:
             f'<span class="qe-bytes-after">{after:,}</span> bytes stored as {dtype} '
             f"({before / after:.3g}x smaller), plus {scales}{zeros}: "
             f'<span class="qe-bytes-params">{params:,}</span> bytes; '
-            f'if packed at {bits} bits per value: <span class="qe-bytes-packed">{packed:,}</span>'
-            f" bytes ({values:,} &times; {bits} bits, rounded up to whole bytes; packing is "
-            "course lesson L5, weight packing).</p>"
+            f"{QuantizationExplorer._packed_html(numbers)}</p>"
             "</div>"
+        )
+
+    @staticmethod
+    def _packed_html(numbers: dict[str, Any]) -> str:
+        """The memory line's end: the bytes packed as lesson 12 packs a weight, or why not."""
+        bits, packed, shape = numbers["n_bits"], numbers["bytes_packed"], numbers["shape"]
+        if packed is None:
+            return (
+                f'if packed: <span class="qe-bytes-packed">not packable</span> at {bits} bits '
+                "per value, since lesson 12's pack_weights (course lesson L5, weight packing) "
+                f"packs {', '.join(map(str, PACK_BITS[:-1]))} or {PACK_BITS[-1]} bits per value, "
+                "whole values to a byte."
+            )
+        values = math.prod(shape)
+        if bits == 8 * numbers["bytes_after"] // max(values, 1):  # the dtype's own width
+            return (
+                f'if packed at {bits} bits per value: <span class="qe-bytes-packed">{packed:,}'
+                "</span> bytes, as stored: the values fill their dtype, nothing to pack."
+            )
+        columns = shape[-1] if shape else 1
+        rows = values // max(columns, 1)
+        per_row = -(-columns // (8 // bits))
+        return (
+            f'if packed at {bits} bits per value: <span class="qe-bytes-packed">{packed:,}</span>'
+            f" bytes, as lesson 12 packs a weight: {8 // bits} per byte along each row, every "
+            f"row padded to whole bytes ({rows:,} row{'s' * (rows != 1)} &times; {per_row:,} "
+            f"byte{'s' * (per_row != 1)}; course lesson L5, weight packing)."
         )
 
     # -- the widgets ----------------------------------------------------------------------

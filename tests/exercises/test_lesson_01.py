@@ -20,6 +20,21 @@ from support.exercises import (
     check_dequantization,
     check_quantize,
 )
+from support.exercises.lesson01 import DEQUANTIZE_RECIPE, QUANTIZE_RECIPE
+
+
+def assert_unrecognised(report, mistakes, recipe) -> None:
+    """A wrong answer that no known mistake explains: the report shows the first failing case
+    and the lesson's recipe, and no hint at all: neither a mistake's nor a case's."""
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "It looks like your function" not in text
+    assert "The first case that fails:" in text and f"recipe: {recipe}" in text
+    for mistake in mistakes:
+        assert mistake.hint not in text, mistake.description
+    for _, _, hint in report.results:
+        assert f"hint: {hint}" not in text
+
 
 # =============================================================================================
 # check_quantize
@@ -221,20 +236,41 @@ def test_quantize_checker_covers_the_lesson_cases():
         assert words in descriptions
 
 
-def test_quantize_unknown_mistake_gets_the_case_hints():
-    """A wrong answer that is no known mistake is shown case by case, with the case hints."""
+# --- wrong answers that no known mistake explains -------------------------------------------
 
-    def off_by_one(tensor, scale, zero_point, dtype=torch.int8):
-        info = torch.iinfo(dtype)
-        q = torch.round(tensor / scale) + zero_point + 1
-        return q.clamp(info.min, info.max).to(dtype)
 
-    report = check_quantize(off_by_one)
+def quantize_off_by_one(tensor, scale, zero_point, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    q = torch.round(tensor / scale) + zero_point + 1
+    return q.clamp(info.min, info.max).to(dtype)
+
+
+def quantize_ceil(tensor, scale, zero_point, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    return (torch.ceil(tensor / scale) + zero_point).clamp(info.min, info.max).to(dtype)
+
+
+def quantize_narrow_range(tensor, scale, zero_point, dtype=torch.int8):
+    """Clamps to [q_min + 1, q_max], the symmetric lessons' narrow range."""
+    info = torch.iinfo(dtype)
+    return (torch.round(tensor / scale) + zero_point).clamp(info.min + 1, info.max).to(dtype)
+
+
+def quantize_shifts_before_dividing(tensor, scale, zero_point, dtype=torch.int8):
+    info = torch.iinfo(dtype)
+    return torch.round((tensor + zero_point) / scale).clamp(info.min, info.max).to(dtype)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [quantize_off_by_one, quantize_ceil, quantize_narrow_range, quantize_shifts_before_dividing],
+    ids=lambda f: f.__name__,
+)
+def test_quantize_unknown_mistake_gets_the_first_failing_case_and_the_recipe(function):
+    report = check_quantize(function)
+    assert_unrecognised(report, QUANTIZE_MISTAKES, QUANTIZE_RECIPE)
     text = repr(report)
-    assert report.status == "failed" and report.mistake is None
-    assert "It looks like" not in text
-    assert "hint: q = clamp(round(r / s) + z, q_min, q_max), then .to(dtype)." in text
-    assert "[FAIL] the lesson's test tensor" in text and "expected" in text
+    assert "  input: " in text and "  expected: " in text and "  got: " in text
 
 
 # =============================================================================================
@@ -365,6 +401,29 @@ def test_dequantization_integer_result_fails_with_a_message():
     report = check_dequantization(rounds_back)
     assert report.status == "failed" and report.mistake is None
     assert all("float tensor" in problem for _, problem, _ in report.results)
+
+
+def dequantize_rounds_the_result(quantized_tensor, scale, zero_point):
+    return torch.round(scale * (quantized_tensor.float() - zero_point))
+
+
+def dequantize_in_float16(quantized_tensor, scale, zero_point):
+    return scale * (quantized_tensor.half() - zero_point)
+
+
+def dequantize_absolute_steps(quantized_tensor, scale, zero_point):
+    return scale * (quantized_tensor.float() - zero_point).abs()
+
+
+@pytest.mark.parametrize(
+    "function",
+    [dequantize_rounds_the_result, dequantize_in_float16, dequantize_absolute_steps],
+    ids=lambda f: f.__name__,
+)
+def test_dequantization_unknown_mistake_gets_the_first_failing_case_and_the_recipe(function):
+    report = check_dequantization(function)
+    assert_unrecognised(report, DEQUANTIZE_MISTAKES, DEQUANTIZE_RECIPE)
+    assert "differs at" in repr(report)  # a float tensor of the right shape: positions marked
 
 
 def test_dequantization_odd_return_values_are_failures():

@@ -18,6 +18,7 @@ from conftest import assert_changed_in_place, assert_passed, assert_rejected_as
 
 import helper
 from support.exercises import SCALE_AND_ZERO_POINT_MISTAKES, check_scale_and_zero_point
+from support.exercises.lesson02 import SCALE_AND_ZERO_POINT_RECIPE
 
 
 def scale_and_zero_point_stub(tensor, dtype):
@@ -337,3 +338,51 @@ def test_stored_notebook_outputs_match_the_stubs():
     assert repr(check_scale_and_zero_point(scale_and_zero_point_stub)).startswith(
         "Scale and zero point: not attempted yet."
     )
+
+
+# --- wrong answers that no known mistake explains -------------------------------------------
+
+
+def scale_over_q_max(tensor, dtype):
+    """Divides the range by q_max (127) instead of q_max - q_min (255)."""
+    info = torch.iinfo(dtype)
+    r_min, r_max = min(tensor.min().item(), 0.0), max(tensor.max().item(), 0.0)
+    scale = max((r_max - r_min) / info.max, EPS)
+    return scale, info.min - round(r_min / scale)
+
+
+def symmetric_instead(tensor, dtype):
+    """Lesson 04's symmetric range here: z in the middle, scale 2 max|r| / 255."""
+    info = torch.iinfo(dtype)
+    scale = max(2 * tensor.abs().max().item() / (info.max - info.min), EPS)
+    return scale, 0 if info.min < 0 else 128
+
+
+def mean_instead_of_min(tensor, dtype):
+    info = torch.iinfo(dtype)
+    r_min, r_max = min(tensor.mean().item(), 0.0), max(tensor.max().item(), 0.0)
+    scale = max((r_max - r_min) / (info.max - info.min), EPS)
+    return scale, info.min - round(r_min / scale)
+
+
+@pytest.mark.parametrize(
+    "function", [scale_over_q_max, symmetric_instead, mean_instead_of_min], ids=lambda f: f.__name__
+)
+def test_unknown_mistake_gets_the_first_failing_case_and_the_recipe(function):
+    report = check_scale_and_zero_point(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "It looks like your function" not in text
+    assert "The first case that fails:" in text
+    assert f"recipe: {SCALE_AND_ZERO_POINT_RECIPE}" in text
+    assert "  expected: (" in text  # the expected (scale, zero_point) pair
+    for mistake in SCALE_AND_ZERO_POINT_MISTAKES:
+        assert mistake.hint not in text, mistake.description
+    for _, _, hint in report.results:
+        assert f"hint: {hint}" not in text
+
+
+def test_a_huge_wrong_result_is_shown_short():
+    """The report never prints a learner's result in full."""
+    report = check_scale_and_zero_point(lambda tensor, dtype: list(range(10**6)))
+    assert report.status == "failed" and len(repr(report)) < 5_000

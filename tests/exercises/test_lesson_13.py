@@ -15,6 +15,7 @@ import torch
 from conftest import assert_changed_in_place, assert_names_mistake, assert_passed
 
 from support.exercises import MSE_SEARCH_MISTAKES, check_mse_search
+from support.exercises.lesson13 import MSE_SEARCH_RECIPE
 
 # ------------------------------------------------------------------------------------------
 # Learner-style answers
@@ -117,6 +118,31 @@ def search_no_round(tensor, n_bits, ratios):
     return min(_search(tensor, n_bits, ratios, step=step))[1]
 
 
+def search_clamps_only_from_above(tensor, n_bits, ratios):
+    """clamp(max=q_max) alone: the negative tail is never clipped."""
+    q_max = 2 ** (n_bits - 1) - 1
+    step = lambda t, s: torch.round(t / s).clamp(max=q_max) * s  # noqa: E731
+    return min(_search(tensor, n_bits, ratios, step=step))[1]
+
+
+def search_floor(tensor, n_bits, ratios):
+    def step(t, s):
+        q_max = 2 ** (n_bits - 1) - 1
+        return torch.floor(t / s).clamp(-q_max, q_max) * s
+
+    return min(_search(tensor, n_bits, ratios, step=step))[1]
+
+
+def search_int_cast(tensor, n_bits, ratios):
+    """.int() to get the levels: it cuts off the fraction, towards 0."""
+
+    def step(t, s):
+        q_max = 2 ** (n_bits - 1) - 1
+        return (t / s).int().clamp(-q_max, q_max) * s
+
+    return min(_search(tensor, n_bits, ratios, step=step))[1]
+
+
 def search_clamps_to_q_min(tensor, n_bits, ratios):
     return min(_search(tensor, n_bits, ratios, low=-(2 ** (n_bits - 1))))[1]
 
@@ -163,7 +189,7 @@ def search_returns_mse(tensor, n_bits, ratios):
     ids=lambda f: f.__name__,
 )
 def test_correct_variants_pass(function):
-    assert_passed(check_mse_search(function), cases=5)
+    assert_passed(check_mse_search(function), cases=6)
 
 
 @pytest.mark.parametrize(
@@ -176,6 +202,9 @@ def test_correct_variants_pass(function):
         (search_compares_with_clipped, "only the rounding error"),
         (search_no_round, "never rounds"),
         (search_clamps_to_q_min, "q_min"),
+        (search_clamps_only_from_above, "clamps only from above"),
+        (search_floor, "does not round to the nearest level"),
+        (search_int_cast, "does not round to the nearest level"),
         (search_no_abs, "largest magnitude"),
         (search_never_dequantizes, "never dequantizes"),
         (search_mean_absolute_error, "mean absolute error"),
@@ -192,7 +221,7 @@ def test_each_classic_mistake_is_named_with_its_hint(function, words):
 
 def test_every_mistake_has_its_own_description():
     descriptions = [mistake.description for mistake in MSE_SEARCH_MISTAKES]
-    assert len(set(descriptions)) == len(descriptions) == 12
+    assert len(set(descriptions)) == len(descriptions) == 14
 
 
 def test_ignoring_n_bits_passes_only_the_8_bit_case():
@@ -201,10 +230,13 @@ def test_ignoring_n_bits_passes_only_the_8_bit_case():
     assert passed == ["241 evenly spread values from -3 to 3, 8 bits: nothing to clip"]
 
 
-def test_the_negative_outlier_case_catches_the_missing_abs_alone():
+def test_only_the_negative_cases_catch_the_missing_abs():
     report = check_mse_search(search_no_abs)
     failed = [description for description, problem, _ in report.results if problem]
-    assert failed == ["20,000 Laplace values whose largest magnitude is negative (-12.0), 2 bits"]
+    assert failed == [
+        "20,000 Laplace values whose largest magnitude is negative (-12.0), 2 bits",
+        "4,000 Laplace values, all of them negative, 3 bits",
+    ]
     assert "not one of the candidate ranges" in report.results[2][1]
 
 
@@ -234,3 +266,70 @@ def test_checker_does_not_modify_the_learners_inputs():
         return result
 
     assert_changed_in_place(check_mse_search(destructive), "tensor")
+
+
+# ------------------------------------------------------------------------------------------
+# Wrong answers that no known mistake explains
+# ------------------------------------------------------------------------------------------
+
+
+def search_ratios_of_the_mean(tensor, n_bits, ratios):
+    """Candidate ranges from the mean magnitude, not the largest."""
+    return min(_search(tensor, n_bits, ratios, base=lambda t: t.abs().mean()))[1]
+
+
+def search_q_max_one_too_small(tensor, n_bits, ratios):
+    return min(_search(tensor, n_bits, ratios, top=max(2 ** (n_bits - 1) - 2, 1)))[1]
+
+
+def search_dequantizes_with_alpha(tensor, n_bits, ratios):
+    """Multiplies the levels by alpha instead of by the step s = alpha / q_max."""
+    q_max = 2 ** (n_bits - 1) - 1
+    peak = tensor.abs().max()
+    best = None
+    for ratio in ratios:
+        alpha = ratio * peak
+        levels = torch.round(tensor / (alpha / q_max)).clamp(-q_max, q_max)
+        mse = ((levels * alpha - tensor) ** 2).mean()
+        if best is None or mse < best[0]:
+            best = (mse, alpha)
+    return best[1]
+
+
+def search_largest_error(tensor, n_bits, ratios):
+    """Minimises the largest error instead of the mean squared error."""
+    return min(_search(tensor, n_bits, ratios, loss=lambda e: e.abs().max()))[1]
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        search_ratios_of_the_mean,
+        search_q_max_one_too_small,
+        search_dequantizes_with_alpha,
+        search_largest_error,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_unknown_mistake_gets_the_first_failing_case_and_the_recipe(function):
+    report = check_mse_search(function)
+    text = repr(report)
+    assert report.status == "failed" and report.mistake is None, text
+    assert "It looks like your function" not in text
+    assert "The first case that fails:" in text and f"recipe: {MSE_SEARCH_RECIPE}" in text
+    assert "  expected: " in text  # the best range, one number
+    for mistake in MSE_SEARCH_MISTAKES:
+        assert mistake.hint not in text, mistake.description
+    for _, _, hint in report.results:
+        assert f"hint: {hint}" not in text
+
+
+def test_the_one_sided_clamp_and_floor_no_longer_get_other_mistakes_hints():
+    """Both used to be reported with another mistake's hint (the q_min clamp, and the case
+    hint about the largest magnitude); now each gets its own."""
+    one_sided = repr(check_mse_search(search_clamps_only_from_above))
+    assert "clamp both sides, clamp(-q_max, q_max)" in one_sided
+    assert "The extra code -2 ** (n_bits - 1) stays unused" not in one_sided
+    floor = repr(check_mse_search(search_floor))
+    assert "torch.floor always goes down" in floor
+    assert "ratios of the largest *magnitude*" not in floor
