@@ -35,8 +35,8 @@ OUTLIER_VALUE = 100.0
 
 def _generator(seed: int) -> torch.Generator:
     """A CPU random generator started from ``seed``: one seed, one tensor, on every run."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed!r}.")
     return torch.Generator().manual_seed(int(seed))
 
 

@@ -1126,7 +1126,10 @@ def test_bits_that_do_not_fit_the_dtype_give_a_message():
         ({"dtype": torch.float16}, "floating-point type"),
         ({"tensor_name": "no such tensor"}, "unknown tensor 'no such tensor'"),
         ({"tensor_name": "random normal", "size": 0}, "size must be a whole number >= 1"),
-        ({"tensor_name": "random normal", "seed": -1}, "seed must be a whole number >= 0"),
+        (
+            {"tensor_name": "random normal", "seed": -1},
+            "seed must be a whole number from 0 to 2**64 - 1",
+        ),
         ({"mode": "sideways"}, "unknown mode 'sideways'"),
         ({"granularity": "per row"}, "unknown granularity 'per row'"),
         ({"granularity": "per group", "group_size": 4}, "group_size=4 does not divide"),

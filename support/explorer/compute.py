@@ -404,6 +404,8 @@ def estimate_check(
     >>> estimate_check(0.0166, 0.0169, 4096, 0.19, 4096)[0]
     'applies'
     """
+    if not theory_mse > 0:  # no rounding step to compare with (not reachable from a scale >= eps)
+        return "does not apply", "s\u00b2/12 is 0 here, so there is no estimate to compare with."
     ratio = mse / theory_mse
     times = f"{measured} is {ratio:.2g} times s\u00b2/12"
     if n_values < FEW_VALUES:

@@ -95,7 +95,14 @@ class QuantizationExplorer:
             raise ValueError(
                 f"unknown tensor {tensor_name!r}: choose one of {', '.join(self.sources)}."
             )
-        return self.sources[tensor_name](seed, size)
+        tensor = self.sources[tensor_name](seed, size)
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            got = f"a {tensor.dtype} tensor" if isinstance(tensor, torch.Tensor) else repr(tensor)
+            raise ValueError(
+                f"the tensor source {tensor_name!r} returned {got[:80]}: a source must return a "
+                "float torch.Tensor (see register_tensor_source)."
+            )
+        return tensor
 
     def compute(
         self,

@@ -1364,6 +1364,19 @@ def changed_minilm_file(name):
     return run
 
 
+def explorer(extra_sources=None):
+    """A QuantizationExplorer (no widgets), with ``extra_sources`` beside the built-in ones."""
+    from support.explorer import TENSOR_SOURCES, QuantizationExplorer
+
+    return QuantizationExplorer(sources={**TENSOR_SOURCES, **(extra_sources or {})})
+
+
+def estimate_check(*args):
+    from support.explorer import estimate_check as check
+
+    return check(*args)
+
+
 def endless(tensor, scale, zero_point, dtype=torch.int8):
     while True:
         pass
@@ -1758,6 +1771,33 @@ SWEEP_FINDINGS = rows(
                 report.status == "failed"
                 and "still running after 0.3 s, so the checker stopped it" in repr(report)
             ),
+        ),
+    },
+    # the explorer: compute never raises for bad settings, and says what was wrong
+    {
+        "explorer_n_bits_none_is_the_full_width": (
+            lambda: explorer().compute(n_bits=None),
+            lambda numbers: (
+                numbers["message"] is None and (numbers["q_min"], numbers["q_max"]) == (-128, 127)
+            ),
+        ),
+        "explorer_source_returning_a_list": (
+            lambda: explorer({"a list": lambda seed, size: [1.0, 2.0]}).compute(
+                tensor_name="a list"
+            ),
+            lambda numbers: "a source must return a float torch.Tensor" in numbers["message"],
+        ),
+        "explorer_source_returning_none": (
+            lambda: explorer({"nothing": lambda seed, size: None}).compute(tensor_name="nothing"),
+            lambda numbers: "returned None" in numbers["message"],
+        ),
+        "explorer_seed_2_to_the_64": (
+            lambda: explorer().compute(tensor_name="random normal", seed=2**64),
+            lambda numbers: "seed must be a whole number from 0 to 2**64 - 1" in numbers["message"],
+        ),
+        "explorer_estimate_with_zero_theory": (
+            lambda: estimate_check(0.1, 0.0, 100, 0.1, 10),
+            lambda got: got[0] == "does not apply" and "no estimate" in got[1],
         ),
     },
     # misleading messages
