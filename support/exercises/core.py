@@ -25,6 +25,7 @@ import math
 import numbers
 import re
 import reprlib
+import signal
 import textwrap
 import threading
 from collections.abc import Callable, Sequence
@@ -239,6 +240,13 @@ def _run_with_time_limit(function: Callable, args: tuple, kwargs: dict) -> Any:
     process could not run a function defined in a notebook on every system. An interrupt the
     learner sends still arrives as usual. The lock makes "finished" and "stopped" exclusive."""
     lock, finished, fired = threading.Lock(), threading.Event(), threading.Event()
+    # interrupt_main does nothing while SIGINT is ignored (a process started in the background,
+    # e.g. `make test &`): Python's own handler is put in place for the call, then taken away.
+    restore = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(
+        signal.SIGINT
+    ) in (signal.SIG_IGN, signal.SIG_DFL, None):
+        restore = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def watchdog() -> None:
         if finished.wait(TIME_LIMIT_SECONDS):
@@ -260,6 +268,9 @@ def _run_with_time_limit(function: Callable, args: tuple, kwargs: dict) -> Any:
         if fired.is_set():
             raise _OutOfTime from None
         raise
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
 
 
 def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -10,12 +10,19 @@ passing something that is not a function is a clear TypeError. The lesson-specif
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import assert_changed_in_place
 
 from support import exercises
 from support.exercises import CheckCase, check_dequantization, run_checks
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CHECKERS = [getattr(exercises, name) for name in exercises.__all__ if name.startswith("check_")]
 
@@ -126,6 +133,32 @@ def test_an_endless_loop_is_stopped_and_the_case_named(monkeypatch):
     assert "the only case: raised TimeoutError: still running after 0.3 s" in text
     assert "a second case: not run: a case before this one ran out of time" in text
     assert "Kernel > Interrupt" in text
+
+
+def test_an_endless_loop_is_stopped_where_sigint_is_ignored():
+    """A process started in the background (`make test &`) ignores SIGINT, and then
+    interrupt_main does nothing: the checker puts Python's handler in place for the call, and
+    the ignored state back afterwards."""
+    code = textwrap.dedent(
+        """
+        import signal
+        from unittest import mock
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from support.exercises import check_quantize, core
+
+        def endless(tensor, scale, zero_point, dtype=None):
+            while True:
+                pass
+
+        with mock.patch.object(core, "TIME_LIMIT_SECONDS", 0.3):
+            report = check_quantize(endless)
+        print(report.status, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.stdout.split() == ["failed", "True"], done.stderr
 
 
 def test_a_slow_but_finishing_function_is_not_stopped(monkeypatch):
