@@ -253,11 +253,16 @@ def predict(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
 
 def _model_input(x: object, name: str) -> None:
     """A non-empty real float tensor with values (not NaN, not infinite, not on ``meta``)."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = f"a {x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"{name} must be a float tensor, one row per example, got {got}.")
-    if x.dim() == 0 or len(x) == 0:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a float tensor, one row per example, got {type(x).__name__}."
+        )
+    if x.dim() == 0:
+        raise ValueError(f"{name} is a single number: pass one row per example.")
+    if len(x) == 0:
         raise ValueError(f"{name} is empty: there is nothing to classify.")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, one row per example, got {x.dtype}.")
     if x.is_meta:
         raise ValueError(f"{name} is on the meta device: it has a shape but no values.")
     if not bool(torch.isfinite(x).all()):
@@ -450,8 +455,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     ``y`` holds one integer label per row of ``x``, shape ``(n,)``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    if isinstance(x, torch.Tensor) and (x.dim() == 0 or len(x) == 0):
-        raise ValueError("x is empty: there is no image to classify (accuracy of nothing).")
     _model_input(x, "x")
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"y must be a tensor, got {type(y).__name__}.")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from support.checks.values import is_whole, quantized, real_tensor, scale, zero_point
+from support.checks.values import flag, is_whole, quantized, real_tensor, scale, zero_point
 from support.constants import dtype_name
 
 # -- layers ------------------------------------------------------------------------------------
@@ -171,9 +171,7 @@ def layer_sizes(in_features: Any, out_features: Any, bias_: Any) -> tuple[int, i
     for name, value in (("in_features", in_features), ("out_features", out_features)):
         if not is_whole(value) or value < 1:
             raise TypeError(f"{name} must be a whole number >= 1, got {value!r}.")
-    if not isinstance(bias_, bool):
-        raise TypeError(f"bias must be True or False, got {bias_!r}.")
-    return int(in_features), int(out_features), bias_
+    return int(in_features), int(out_features), flag(bias_, "bias")
 
 
 def packed_layer_bits(n_bits: Any) -> int:

@@ -91,6 +91,8 @@ from helper import (
 )
 from support import models
 from support.examples import seeded_randn, varied_rows_weight
+from support.exercises import check_quantize, core
+from support.explorer import TENSOR_SOURCES, QuantizationExplorer, estimate_check
 
 # ------------------------------------------------------------------------------------------
 # Inputs the rows share
@@ -1366,15 +1368,7 @@ def changed_minilm_file(name):
 
 def explorer(extra_sources=None):
     """A QuantizationExplorer (no widgets), with ``extra_sources`` beside the built-in ones."""
-    from support.explorer import TENSOR_SOURCES, QuantizationExplorer
-
     return QuantizationExplorer(sources={**TENSOR_SOURCES, **(extra_sources or {})})
-
-
-def estimate_check(*args):
-    from support.explorer import estimate_check as check
-
-    return check(*args)
 
 
 def endless(tensor, scale, zero_point, dtype=torch.int8):
@@ -1383,8 +1377,6 @@ def endless(tensor, scale, zero_point, dtype=torch.int8):
 
 
 def checker_stops_an_endless_loop():
-    from support.exercises import check_quantize, core
-
     with mock.patch.object(core, "TIME_LIMIT_SECONDS", 0.3):
         return check_quantize(endless)
 
