@@ -21,6 +21,8 @@ only what stands above it.
 11. An 8-bit layer (L4)              ``W8A16LinearLayer``, ``replace_linear_with_target``
 12. Weight packing (L5)              ``pack_weights``, ``unpack_weights``
 13. Choosing the range               ``absmax_percentile``, ``absmax_mse_optimal``
+14. Number formats as grids          ``float8_grid``, ``nf4_levels``, ``quantize_to_grid``
+15. Quantization-aware training      ``fake_quantize_ste``, ``fake_quantize_ste_blockwise``
 
 Every quantizer here, per tensor, per channel or per group, symmetric or not, takes the same
 three steps: measure a range, turn it into a scale and zero point (section 3's formula), apply
@@ -45,6 +47,8 @@ from torch import Tensor, nn
 from support import checks, fast, plots
 from support.constants import (
     CLIPPING_GRIDS,
+    FLOAT8_FORMATS,
+    GRID_NAMES,
     PACK_BITS,
     RANGE_METHODS,
     SCALE_EPS,
@@ -911,6 +915,16 @@ def _apply_keeping_float32_scales(module: nn.Module, fn, recurse: bool) -> nn.Mo
     return module
 
 
+def _row_levels(w: Tensor, q_min: int, q_max: int, scales: Any) -> tuple[Tensor, Tensor]:
+    """A layer's int8 levels and float32 scales (out,): symmetric per row, or with ``scales``."""
+    rows = block_shapes(w.shape, (1, w.shape[1]))  # one block per output row
+    if scales is None:
+        q, scale, _ = _quantize_blocks(w, rows, q_min, q_max, torch.int8, symmetric=True)
+        return q, scale.reshape(-1).float()
+    scale = checks.layer_scales(scales, w.shape[0])  # trained scales (section 15)
+    return quantize_one_liner(w, scale.reshape(-1, 1), 0, q_min, q_max, torch.int8), scale
+
+
 class W8A16LinearLayer(nn.Module):
     """A drop-in replacement for ``nn.Linear`` with int8 weights and float activations.
 
@@ -938,15 +952,14 @@ class W8A16LinearLayer(nn.Module):
         self.register_buffer("scales", torch.ones(out_features, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros((1, out_features), dtype=dtype) if bias else None)
 
-    def quantize(self, weights: Tensor) -> None:
+    def quantize(self, weights: Tensor, scales: Tensor | None = None) -> None:
         """Quantize float ``weights`` (out_features, in_features) into this layer's buffers:
         symmetric, per output row, ``scale = max|row| / 127`` (section 9), clamped to
-        [-128, 127] before the int8 cast."""
+        [-128, 127] before the int8 cast. Given ``scales`` (one per row) are used instead."""
         w = checks.layer_weights(weights, self.out_features, self.in_features).float()
-        rows = block_shapes(w.shape, (1, self.in_features))  # one block per output row
-        q, scale, _ = _quantize_blocks(w, rows, -128, 127, torch.int8, symmetric=True)
+        q, scale = _row_levels(w, -128, 127, scales)
         self.int8_weights.copy_(q)
-        self.scales.copy_(scale.reshape(-1))
+        self.scales.copy_(scale)
 
     def forward(self, input: Tensor) -> Tensor:
         """``w8_a16_forward`` with this layer's buffers; returns ``input``'s dtype."""
@@ -1323,16 +1336,15 @@ class PackedLinearLayer(nn.Module):
         self.register_buffer("scales", torch.ones(self.out_features, dtype=torch.float32))
         self.register_buffer("bias", torch.zeros((1, out_features), dtype=dtype) if bias else None)
 
-    def quantize(self, weights: Tensor) -> None:
+    def quantize(self, weights: Tensor, scales: Tensor | None = None) -> None:
         """Quantize float ``weights`` (out_features, in_features) into the buffers: symmetric
-        per output row at ``n_bits``, offset binary, packed along each row."""
+        per output row at ``n_bits`` (or with given ``scales``), offset binary, packed along
+        each row."""
         w = checks.layer_weights(weights, self.out_features, self.in_features).float()
-        q_min, q_max = get_q_range(torch.int8, self.n_bits)
-        rows = block_shapes(w.shape, (1, self.in_features))  # one block per output row
-        q, scale, _ = _quantize_blocks(w, rows, q_min, q_max, torch.int8, symmetric=True)
+        q, scale = _row_levels(w, *get_q_range(torch.int8, self.n_bits), scales)
         levels = to_offset_binary(q, self.n_bits)
         self.packed_weights.copy_(pack_weights(levels, self.n_bits, pad=True))
-        self.scales.copy_(scale.reshape(-1))
+        self.scales.copy_(scale)
 
     def unpacked_weights(self) -> Tensor:
         """The int8 levels, ``(out_features, in_features)``, unpacked from ``packed_weights``."""
@@ -1781,11 +1793,194 @@ def plot_clipping_ranges(tensor: Tensor, ranges: dict[str, float], bins=120, tit
     return plots.draw_clipping_ranges(values, bins, lines, title)
 
 
+# ===== 14. Number formats as grids: float8 and NF4 (beyond the course) ===========================
+# Every grid so far was evenly spaced: the integers q_min..q_max times a scale. A float format
+# spaces its values by powers of two. A float8 byte holds a sign bit, E exponent bits and M
+# mantissa bits; with the exponent field e, the mantissa field m and the format's bias:
+#
+#     normal     (e > 0):   (-1)**sign * 2**(e - bias) * (1 + m / 2**M)
+#     subnormal  (e == 0):  (-1)**sign * 2**(1 - bias) * (m / 2**M)      (no implicit 1)
+#
+# e4m3fn (E=4, M=3, bias 7, "fn": finite) has no infinities: only S.1111.111 (0x7F, 0xFF) is
+# NaN, so its largest value is 1.75 * 2**8 = 448. e5m2 (E=5, M=2, bias 15) keeps IEEE 754's
+# rule: an all-ones exponent is infinity (m == 0) or NaN, largest finite value 57344. NF4
+# (QLoRA) has 16 levels at quantiles of a normal distribution. Quantizing onto any of them
+# takes one scale per block (section 9's block sizes), s = max|block| / max|grid|, and then
+# the nearest grid value: the codes are indices into the grid.
+
+
+def float8_from_bits(byte: int, fmt="e4m3fn") -> float:
+    """The value of the float8 code ``byte`` (0..255) in ``fmt``, ``"e4m3fn"`` or ``"e5m2"``,
+    decoded from its sign, exponent and mantissa fields (the formulas above).
+
+    >>> float8_from_bits(0x7E, "e4m3fn"), float8_from_bits(0x01, "e4m3fn")   # largest, smallest
+    (448.0, 0.001953125)
+    >>> float8_from_bits(0x7C, "e5m2"), float8_from_bits(0x7F, "e4m3fn")
+    (inf, nan)
+    """
+    byte, f = checks.float8_code(byte, fmt)
+    sign = -1.0 if byte >> 7 else 1.0
+    e = (byte >> f.mantissa_bits) & (2**f.exponent_bits - 1)
+    m = byte & (2**f.mantissa_bits - 1)
+    exponent_all_ones = e == 2**f.exponent_bits - 1
+    if exponent_all_ones and f.has_inf:  # e5m2, as IEEE 754: infinity, or NaN if m != 0
+        return sign * math.inf if m == 0 else math.nan
+    if exponent_all_ones and m == 2**f.mantissa_bits - 1:  # e4m3fn: S.1111.111 alone is NaN
+        return math.nan
+    if e == 0:  # subnormal
+        return sign * 2.0 ** (1 - f.bias) * (m / 2**f.mantissa_bits)
+    return sign * 2.0 ** (e - f.bias) * (1 + m / 2**f.mantissa_bits)
+
+
+def float8_grid(fmt="e4m3fn") -> Tensor:
+    """Every finite value of float8 ``fmt``, sorted, as float32; +0 and -0 are one grid point.
+    e4m3fn: 253 values from -448 to 448; e5m2: 247 values from -57344 to 57344.
+
+    >>> g = float8_grid("e4m3fn")
+    >>> len(g), g[-3:].tolist(), g[126:129].tolist()       # zero sits at index 126
+    (253, [384.0, 416.0, 448.0], [0.0, 0.001953125, 0.00390625])
+    """
+    values = {float8_from_bits(byte, fmt) for byte in range(256)}  # 0.0 == -0.0: kept once
+    return torch.tensor(sorted(v for v in values if math.isfinite(v)), dtype=torch.float32)
+
+
+def nf4_levels() -> Tensor:
+    """The 16 levels of NF4 (QLoRA), in [-1, 1] with an exact 0, as float32.
+
+    QLoRA's formula, q_i = (Q(i / 17) + Q((i + 1) / 17)) / 2 with Q the normal quantile,
+    starts at Q(0) = -inf. The published table comes from bitsandbytes' ``create_normal_map``:
+    8 positive quantiles and 7 negative ones (one more level on the positive side, so that 0
+    is a level), from an offset delta halfway between 1 - 1/30 and 1 - 1/32, then the whole
+    grid divided by its largest value::
+
+        positive =  Q(linspace(delta, 0.5, 9)[:-1])     negative = -Q(linspace(delta, 0.5, 8)[:-1])
+
+    >>> [round(v, 4) for v in nf4_levels().tolist()[6:10]]
+    [-0.091, 0.0, 0.0796, 0.1609]
+    """
+    delta = 0.5 * ((1 - 1 / 30) + (1 - 1 / 32))
+    quantile = torch.special.ndtri  # the normal distribution's inverse CDF, in float64
+    positive = quantile(torch.linspace(delta, 0.5, 9, dtype=torch.float64)[:-1])
+    negative = -quantile(torch.linspace(delta, 0.5, 8, dtype=torch.float64)[:-1])
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).sort().values
+    return (levels / levels.max()).float()
+
+
+def grid_values(grid: str | Tensor) -> Tensor:
+    """A grid by name, ``"e4m3fn"``, ``"e5m2"`` or ``"nf4"``, or given as a sorted 1-D float
+    tensor (at most 256 values, so that a code fits a byte), checked, as float32."""
+    if isinstance(grid, str):
+        return nf4_levels() if checks.grid_name(grid) == "nf4" else float8_grid(grid)
+    return checks.grid_tensor(grid)
+
+
+def quantize_to_grid(
+    tensor: Tensor, grid: str | Tensor, block_size: Sequence[int]
+) -> tuple[Tensor, Tensor]:
+    """Put every block of ``tensor`` onto ``grid``: ``(codes, scale)``, uint8 indices into the
+    grid (``tensor``'s shape) and a float32 scale per block (shape ``n_blocks``)::
+
+        s = max|block| / max|grid|          code = the index of the grid value nearest r / s
+
+    A tie between two grid values goes to the one an even number of steps from 0, which for
+    float8 is the even encoding, as PyTorch's cast rounds: for float8 the values are those of
+    ``(tensor / s).to(torch.float8_...)``. A block of zeros gets the scale 1.
+
+    >>> codes, s = quantize_to_grid(torch.tensor([[0.5, -1.0, 0.3]]), "nf4", (1, 3))
+    >>> codes.tolist(), s.tolist(), dequantize_from_grid(codes, s, "nf4", (1, 3)).tolist()
+    ([[12, 0, 11]], [[1.0]], [[0.4407097399234772, -1.0, 0.3379151225090027]])
+    """
+    r = checks.real_tensor(tensor)
+    values = grid_values(grid)
+    blocks = block_shapes(r.shape, block_size)
+    view = r.reshape(blocks.view_shape)
+    r_min, r_max = _range_per_block(view, blocks)  # float64, checked finite
+    scale = (torch.maximum(-r_min, r_max) / values.abs().max().double()).float()
+    scale = torch.where(scale > 0, scale, 1.0)  # zeros, or too small for float32: any scale
+    x = (view / scale.to(view.dtype)).double()
+    middles = (values[1:].double() + values[:-1].double()) / 2  # exact in float64
+    codes = torch.bucketize(x, middles)  # the first index whose middle is >= x
+    zero = int(values.abs().argmin())
+    on_middle = x == middles[codes.clamp(max=len(middles) - 1)]
+    codes = codes + (on_middle & ((codes - zero) % 2 == 1)).long()  # ties: even steps from 0
+    return codes.to(torch.uint8).reshape(r.shape), scale.reshape(blocks.n_blocks)
+
+
+def dequantize_from_grid(
+    codes: Tensor, scale: Any, grid: str | Tensor, block_size: Sequence[int]
+) -> Tensor:
+    """``grid[codes] * s`` with every block's own scale, float32: the inverse of
+    ``quantize_to_grid`` (see its example)."""
+    values = grid_values(grid)
+    q = checks.grid_codes(codes, len(values))
+    blocks = block_shapes(q.shape, block_size)
+    scale = checks.grid_scale(scale, blocks.param_shape, blocks.n_blocks)
+    return (values[q].reshape(blocks.view_shape) * scale).reshape(q.shape)
+
+
+# ===== 15. Quantization-aware training (beyond the course) =======================================
+# Train with the quantizer in the forward pass, so that the weights learn to live on the grid.
+# One obstacle: round() has a derivative of 0 wherever it has one (and none at the half-way
+# points), so no gradient would reach the weights. The straight-through estimator (STE)
+# pretends that round is the identity on the way back: the gradient passes through unchanged
+# where the rounded value lies in [q_min, q_max] and is 0 where clamp clipped it, as PyTorch's
+# fake-quantize ops define it. The trained weights then load into section 11 and 12's layers.
+
+
+def fake_quantize_ste(
+    tensor: Tensor, scale: Any, zero_point: Any, q_min: int, q_max: int
+) -> Tensor:
+    """Quantize then dequantize, with a gradient for training::
+
+        forward:   s * (clamp(round(r / s) + z, q_min, q_max) - z)
+        backward:  d/dr = 1 where q_min <= round(r / s) + z <= q_max, else 0
+
+    ``scale`` and ``zero_point``: numbers or tensors that broadcast against ``tensor``. A scale
+    that requires a gradient gets LSQ's: ``round(r / s) - r / s`` inside, the clipped level
+    outside. Gradients equal ``torch.fake_quantize_per_tensor_affine``'s up to float rounding.
+
+    >>> r = torch.tensor([0.26, 1.0, -3.0], requires_grad=True)
+    >>> y = fake_quantize_ste(r, 0.5, 0, -2, 1)
+    >>> y.sum().backward()
+    >>> y.tolist(), r.grad.tolist()                   # 1.0 -> level 2, clipped to 1
+    ([0.5, 0.5, -1.0], [1.0, 0.0, 0.0])
+    """
+    r, scale, zero_point, q_min, q_max = checks.ste_args(tensor, scale, zero_point, q_min, q_max)
+    x = r / scale
+    x = x + (torch.round(x) - x).detach()  # the STE: forward round(x), backward the identity
+    q = torch.clamp(x + zero_point, q_min, q_max)  # clamp passes no gradient where it clips
+    return (q - zero_point) * scale
+
+
+def fake_quantize_ste_blockwise(
+    tensor: Tensor, block_size: Sequence[int], n_bits=8, scale: Tensor | None = None
+) -> Tensor:
+    """``fake_quantize_ste`` with one scale per block and the layers' rule: symmetric, levels
+    ``-2**(n_bits-1) .. 2**(n_bits-1) - 1``, ``s = max|block| / q_max`` measured without a
+    gradient. A given ``scale`` (shape ``n_blocks``) is used instead: frozen, or learned.
+
+    >>> w = torch.tensor([[0.9, -0.2, 0.5], [0.03, -0.01, 0.02]])
+    >>> fake_quantize_ste_blockwise(w, (1, 3), n_bits=2)             # levels -2..1, s = max|row|
+    tensor([[0.9000, 0.0000, 0.9000],
+            [0.0300, 0.0000, 0.0300]])
+    """
+    q_min, q_max = get_q_range(torch.int8, checks.qat_bits(n_bits))
+    r = checks.trainable_tensor(tensor)
+    blocks = block_shapes(r.shape, block_size)
+    view = r.reshape(blocks.view_shape)
+    if scale is None:
+        r_min, r_max = _range_per_block(view.detach(), blocks)
+        scale = qparams_from_range(r_min, r_max, q_min, q_max, symmetric=True)[0].to(r.dtype)
+    else:
+        scale = checks.qat_scale(scale, blocks.n_blocks, blocks.param_shape)
+    return fake_quantize_ste(view, scale, 0, q_min, q_max).reshape(r.shape)
+
+
 # ===== The contents ==============================================================================
 # For ``from helper import *``: the constants of support.constants and every name defined above.
 
 __all__ = ["SUPPORTED_DTYPES", "SCALE_EPS", "dtype_name", "PACK_BITS", "RANGE_METHODS"]
-__all__ += ["CLIPPING_GRIDS"]
+__all__ += ["CLIPPING_GRIDS", "FLOAT8_FORMATS", "GRID_NAMES"]
 __all__ += [
     name
     for name, value in list(globals().items())

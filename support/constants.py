@@ -8,6 +8,8 @@ Import direction: this module imports only torch. ``helper``, ``support.checks``
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "PACK_BITS",
     "RANGE_METHODS",
     "CLIPPING_GRIDS",
+    "FLOAT8_FORMATS",
+    "GRID_NAMES",
 ]
 
 #: The integer dtypes a tensor can be quantized to in these lessons.
@@ -39,6 +43,28 @@ RANGE_METHODS: tuple[str, ...] = ("min-max", "percentile", "mse")
 #: ACIQ assume. Only ``"course"`` is a quantizer of this collection; ``"midrise"`` is here to
 #: compare with those formulas.
 CLIPPING_GRIDS: tuple[str, ...] = ("course", "midrise")
+
+
+class Float8Format(NamedTuple):
+    """The bit fields of a float8 format (helper.py, section 14)."""
+
+    exponent_bits: int
+    mantissa_bits: int
+    bias: int
+    has_inf: bool  # IEEE 754's rule: an all-ones exponent is infinity (mantissa 0) or NaN
+    dtype: torch.dtype  # PyTorch's dtype of the same format, to check against
+
+
+#: The float8 formats of section 14: sign, exponent and mantissa bits and the exponent bias.
+#: e4m3fn ("finite"): no infinities, only S.1111.111 (0x7F, 0xFF) is NaN, largest value 448.
+#: e5m2: IEEE 754's rules on 8 bits, largest finite value 57344.
+FLOAT8_FORMATS: dict[str, Float8Format] = {
+    "e4m3fn": Float8Format(4, 3, 7, False, torch.float8_e4m3fn),
+    "e5m2": Float8Format(5, 2, 15, True, torch.float8_e5m2),
+}
+
+#: The grids that ``helper.quantize_to_grid`` knows by name (a tensor of values works too).
+GRID_NAMES: tuple[str, ...] = ("e4m3fn", "e5m2", "nf4")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -8,12 +8,14 @@ wrong value) that names the argument.
 
 The checks live in one module per part of helper.py, all reachable as ``checks.name``:
 ``values`` (numbers, dtypes, tensors, scales, zero points, blocks: sections 1-9), ``layers``
-(sections 10-11), ``packing`` (section 12) and ``ranges`` (section 13 and the plots).
+(sections 10-11), ``packing`` (section 12), ``ranges`` (section 13 and the plots) and
+``formats`` (sections 14 and 15).
 
 Import direction: these modules import torch and ``support.constants``; ``helper`` imports this
 package, and nothing here imports ``helper``.
 """
 
+from support.checks.formats import *  # noqa: F403
 from support.checks.layers import *  # noqa: F403
 from support.checks.packing import *  # noqa: F403
 from support.checks.ranges import *  # noqa: F403

@@ -141,6 +141,15 @@ def row_scales(scales: Any, out_features: int) -> torch.Tensor:
     return scales.reshape(-1)
 
 
+def layer_scales(scales: Any, out_features: int) -> torch.Tensor:
+    """Given scales for a layer's ``quantize``: ``row_scales`` that are positive and finite,
+    returned float32 of shape ``(out_features,)``."""
+    scales = row_scales(scales, out_features).detach().to(torch.float32)
+    if not bool(torch.isfinite(scales).all()) or not bool((scales > 0).all()):
+        raise ValueError("scales must be positive, finite numbers (in float32), one per row.")
+    return scales
+
+
 def bias(bias: Any, out_features: int) -> torch.Tensor | None:
     """``None``, or a float tensor of shape ``(out,)`` or ``(1, out)``."""
     if bias is None:

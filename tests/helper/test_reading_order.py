@@ -63,7 +63,7 @@ def test_no_function_or_class_uses_a_name_defined_further_down():
 def test_helper_is_short_and_the_course_functions_come_early():
     source = HELPER.read_text(encoding="utf-8")
     defined = module_level_names(ast.parse(source))
-    assert source.count("\n") + 1 <= 1800
+    assert source.count("\n") + 1 < 2000  # issue 17: under 2,000 lines with sections 14-15
     assert defined["linear_q_symmetric_per_channel"] < 900
     assert defined["W8A16LinearLayer"] < 1300
     assert not [name for name in defined if name.startswith("_check")]
