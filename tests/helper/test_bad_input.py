@@ -50,9 +50,14 @@ from helper import (
     clipping_absmax,
     clipping_mse_curve,
     dequantize_affine,
+    dequantize_from_grid,
     fake_quantize,
     fake_quantize_clipped,
     fake_quantize_linears,
+    fake_quantize_ste,
+    fake_quantize_ste_blockwise,
+    float8_from_bits,
+    float8_grid,
     from_offset_binary,
     get_q_range,
     get_q_scale_and_zero_point,
@@ -80,6 +85,7 @@ from helper import (
     quantize_affine,
     quantize_blockwise,
     quantize_clipped,
+    quantize_to_grid,
     quantized_linear_W8A8_without_bias,
     quantized_linear_W8A32_without_bias,
     replace_linear_with_target,
@@ -1809,6 +1815,210 @@ SWEEP_FINDINGS = rows(
 
 
 # ------------------------------------------------------------------------------------------
+# 14. Number formats as grids
+# ------------------------------------------------------------------------------------------
+
+CODES = torch.tensor([[0, 5, 15]], dtype=torch.uint8)
+
+NUMBER_FORMATS = rows(
+    {
+        f"format_{name}": (lambda fmt=fmt: float8_grid(fmt), ValueError, "fmt must be one of")
+        for name, fmt in {"e4m3": "e4m3", "int8": torch.int8, "none": None, "upper": "E5M2"}.items()
+    },
+    {
+        f"code_{name}": (lambda byte=byte: float8_from_bits(byte, "e5m2"), error, phrase)
+        for name, (byte, error, phrase) in {
+            "256": (256, ValueError, "from 0 to 255"),
+            "negative": (-1, ValueError, r"byte & 0xFF \(255\)"),
+            "float": (1.5, TypeError, "whole number from 0 to 255"),
+            "bool": (True, TypeError, "whole number from 0 to 255"),
+            "string": ("0x7F", TypeError, "whole number from 0 to 255"),
+        }.items()
+    },
+    {
+        f"grid_{name}": (
+            lambda grid=grid: quantize_to_grid(TEST_TENSOR, grid, (3, 3)),
+            error,
+            phrase,
+        )
+        for name, (grid, error, phrase) in {
+            "unknown_name": ("fp4", ValueError, "grid must be one of"),
+            "list": ([0.0, 1.0], TypeError, "a 1-D tensor of values"),
+            "unsorted": (torch.tensor([1.0, 0.0, -1.0]), ValueError, "increasing order"),
+            "repeated": (torch.tensor([-1.0, 0.0, 0.0, 1.0]), ValueError, "each once"),
+            "nan": (torch.tensor([-1.0, math.nan]), ValueError, "finite values"),
+            "zeros": (torch.tensor([0.0, 0.0]), ValueError, "increasing order"),
+            "int": (torch.tensor([-1, 0, 1]), ValueError, "1-D float tensor"),
+            "2d": (torch.zeros(2, 2), ValueError, "1-D float tensor"),
+            "too_many": (torch.linspace(-1, 1, 257), ValueError, "2 to 256 values"),
+        }.items()
+    },
+    {
+        "quantize_nan": (
+            lambda: quantize_to_grid(torch.tensor([1.0, math.nan]), "nf4", (2,)),
+            ValueError,
+            "NaN",
+        ),
+        "quantize_bad_block": (
+            lambda: quantize_to_grid(TEST_TENSOR, "nf4", (2, 3)),
+            ValueError,
+            "block",
+        ),
+        "dequantize_values_not_codes": (
+            lambda: dequantize_from_grid(torch.tensor([[0.5, 1.0, 2.0]]), 1.0, "nf4", (1, 3)),
+            TypeError,
+            "pass the uint8 indices",
+        ),
+        "dequantize_code_outside_grid": (
+            lambda: dequantize_from_grid(torch.tensor([[0, 5, 16]]), 1.0, "nf4", (1, 3)),
+            ValueError,
+            "0 to 15",
+        ),
+        "dequantize_scale_shape": (
+            lambda: dequantize_from_grid(CODES, torch.ones(2), "nf4", (1, 3)),
+            ValueError,
+            r"shape \(1, 1\)",
+        ),
+        "dequantize_scale_zero": (
+            lambda: dequantize_from_grid(CODES, 0.0, "nf4", (1, 3)),
+            ValueError,
+            "positive, finite",
+        ),
+        "dequantize_scale_string": (
+            lambda: dequantize_from_grid(CODES, "1", "nf4", (1, 3)),
+            TypeError,
+            "scale must be a number or a tensor",
+        ),
+        # odd but valid: a float64 grid, int codes, a one-element scale
+        "dequantize_int64_codes": (
+            lambda: dequantize_from_grid(CODES.long(), torch.tensor(2.0), "nf4", (1, 3)),
+            lambda out: out.tolist() == [[-2.0, -0.3695468008518219, 2.0]],
+        ),
+    },
+)
+
+
+# ------------------------------------------------------------------------------------------
+# 15. Quantization-aware training
+# ------------------------------------------------------------------------------------------
+
+R = torch.tensor([0.5, -1.0, 2.0])
+
+QAT = rows(
+    {
+        f"ste_{name}": (call, error, phrase)
+        for name, (call, error, phrase) in {
+            "list": (lambda: fake_quantize_ste([0.5], 0.1, 0, -8, 7), TypeError, "torch.Tensor"),
+            "nan": (
+                lambda: fake_quantize_ste(torch.tensor([math.nan]), 0.1, 0, -8, 7),
+                ValueError,
+                "NaN",
+            ),
+            "scale_zero": (
+                lambda: fake_quantize_ste(R, 0.0, 0, -8, 7),
+                ValueError,
+                "scale must be positive",
+            ),
+            "scale_negative": (
+                lambda: fake_quantize_ste(R, torch.tensor([-0.1]), 0, -8, 7),
+                ValueError,
+                "scale must be positive",
+            ),
+            "scale_nan": (
+                lambda: fake_quantize_ste(R, math.nan, 0, -8, 7),
+                ValueError,
+                "scale must be finite",
+            ),
+            "scale_shape": (
+                lambda: fake_quantize_ste(R, torch.ones(2), 0, -8, 7),
+                ValueError,
+                "does not broadcast",
+            ),
+            "scale_string": (
+                lambda: fake_quantize_ste(R, "0.1", 0, -8, 7),
+                TypeError,
+                "scale must be a number",
+            ),
+            "zero_point_fraction": (
+                lambda: fake_quantize_ste(R, 0.1, 0.5, -8, 7),
+                ValueError,
+                "whole number from q_min",
+            ),
+            "zero_point_outside": (
+                lambda: fake_quantize_ste(R, 0.1, 9, -8, 7),
+                ValueError,
+                "whole number from q_min",
+            ),
+            "levels_swapped": (
+                lambda: fake_quantize_ste(R, 0.1, 0, 7, -8),
+                ValueError,
+                "q_min must be below q_max",
+            ),
+            "level_float": (
+                lambda: fake_quantize_ste(R, 0.1, 0, -8, 7.5),
+                TypeError,
+                "q_max must be a whole number",
+            ),
+        }.items()
+    },
+    {
+        f"blockwise_{name}": (call, error, phrase)
+        for name, (call, error, phrase) in {
+            "bits_1": (
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 1),
+                ValueError,
+                "from 2 to 8",
+            ),
+            "bits_9": (
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 9),
+                ValueError,
+                "from 2 to 8",
+            ),
+            "scale_shape": (
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 4, torch.ones(3)),
+                ValueError,
+                r"shape \(3, 1\)",
+            ),
+            "scale_list": (
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 4, [1.0, 1.0, 1.0]),
+                TypeError,
+                "float tensor with one scale per block",
+            ),
+            "scale_zero": (
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 4, torch.zeros(3, 1)),
+                ValueError,
+                "smaller learning rate",
+            ),
+        }.items()
+    },
+    {
+        # odd but valid: a float16 tensor keeps its gradient, computed in float32
+        "ste_float16_trains": (
+            lambda: _ste_grad(torch.tensor([0.26, 9.0], dtype=torch.float16)),
+            lambda grad: grad.tolist() == [1.0, 0.0] and grad.dtype == torch.float16,
+        ),
+        "layer_scales_wrong_shape": (
+            lambda: W8A16LinearLayer(3, 2).quantize(torch.ones(2, 3), torch.ones(2, 1)),
+            ValueError,
+            "use scales.reshape",
+        ),
+        "layer_scales_zero": (
+            lambda: PackedLinearLayer(4, 2, n_bits=2).quantize(torch.ones(2, 4), torch.zeros(2)),
+            ValueError,
+            "positive, finite",
+        ),
+    },
+)
+
+
+def _ste_grad(leaf: torch.Tensor) -> torch.Tensor:
+    """The gradient ``fake_quantize_ste`` gives a float16 leaf (scale 0.5, levels -8..7)."""
+    leaf = leaf.clone().requires_grad_()
+    fake_quantize_ste(leaf, 0.5, 0, -8, 7).sum().backward()
+    return leaf.grad
+
+
+# ------------------------------------------------------------------------------------------
 # The table and its test
 # ------------------------------------------------------------------------------------------
 
@@ -1825,6 +2035,8 @@ SECTIONS = {
     11: LAYERS,
     12: PACKING,
     13: CHOOSING_THE_RANGE,
+    14: NUMBER_FORMATS,
+    15: QAT,
 }
 
 #: ``"NN-name"`` -> (call, exception type, phrase of the message), section by section.
