@@ -1895,7 +1895,7 @@ def quantize_to_grid(
     blocks = block_shapes(r.shape, block_size)
     view = r.reshape(blocks.view_shape)
     r_min, r_max = _range_per_block(view, blocks)  # float64, checked finite
-    scale = (torch.maximum(-r_min, r_max) / values.abs().max().double()).float()
+    scale = checks.float32_grid_scale(torch.maximum(-r_min, r_max) / values.abs().max().double())
     scale = torch.where(scale > 0, scale, 1.0)  # zeros, or too small for float32: any scale
     x = (view / scale.to(view.dtype)).double()
     middles = (values[1:].double() + values[:-1].double()) / 2  # exact in float64

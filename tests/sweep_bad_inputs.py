@@ -180,6 +180,15 @@ def valid_calls() -> dict[str, tuple[tuple, dict]]:
     calls["per_element"] = ((scale, (4, 6), (1, 3)), {})
     _, group_scale = helper.linear_q_symmetric_per_group(T, 3)
     calls["linear_dequantization_per_group"] = ((Q, group_scale, 3), {})
+    calls["float8_from_bits"] = ((0x38, "e4m3fn"), {})
+    calls["float8_grid"] = (("e5m2",), {})
+    calls["nf4_levels"] = ((), {})
+    calls["grid_values"] = (("nf4",), {})
+    calls["quantize_to_grid"] = ((T, "e4m3fn", (1, 3)), {})
+    codes, grid_scale = helper.quantize_to_grid(T, "nf4", (1, 3))
+    calls["dequantize_from_grid"] = ((codes, grid_scale, "nf4", (1, 3)), {})
+    calls["fake_quantize_ste"] = ((T, 0.1, 0, -8, 7), {})
+    calls["fake_quantize_ste_blockwise"] = ((T, (1, 3), 4), {})
     return calls
 
 

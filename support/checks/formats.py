@@ -80,6 +80,18 @@ def grid_tensor(grid: Any) -> torch.Tensor:
     return values
 
 
+def float32_grid_scale(scale: torch.Tensor) -> torch.Tensor:
+    """A grid scale (float64) as float32, or a ``ValueError`` if it does not fit."""
+    converted = scale.to(torch.float32)
+    if not bool(torch.isfinite(converted).all()):
+        raise ValueError(
+            "the scale max|block| / max|grid| does not fit in float32 (a block reaches beyond "
+            "about 3.4e38 times the grid's largest value): divide the tensor by a power of 2 "
+            "first, and multiply the result back."
+        )
+    return converted
+
+
 def grid_codes(codes: Any, n_values: int) -> torch.Tensor:
     """Codes into a grid of ``n_values`` values: an integer tensor with values in
     ``0..n_values - 1``; returned as int64."""

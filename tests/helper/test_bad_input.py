@@ -1859,6 +1859,11 @@ NUMBER_FORMATS = rows(
             ValueError,
             "NaN",
         ),
+        "quantize_scale_beyond_float32": (
+            lambda: quantize_to_grid(torch.tensor([1e300, 1.0], dtype=torch.float64), "nf4", (2,)),
+            ValueError,
+            "does not fit in float32",
+        ),
         "quantize_bad_block": (
             lambda: quantize_to_grid(TEST_TENSOR, "nf4", (2, 3)),
             ValueError,
