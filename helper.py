@@ -1897,10 +1897,13 @@ def quantize_to_grid(
     r_min, r_max = _range_per_block(view, blocks)  # float64, checked finite
     scale = checks.float32_grid_scale(torch.maximum(-r_min, r_max) / values.abs().max().double())
     scale = torch.where(scale > 0, scale, 1.0)  # zeros, or too small for float32: any scale
-    x = (view / scale.to(view.dtype)).double()
+    x = view / scale.to(view.dtype)
     middles = (values[1:].double() + values[:-1].double()) / 2  # exact in float64
-    codes = torch.bucketize(x, middles)  # the first index whose middle is >= x
     zero = int(values.abs().argmin())
+    if x.numel() > fast.PARALLEL_ELEMENTS:  # large: the same codes, chunks split between workers
+        return fast.nearest_codes(x, middles, zero).reshape(r.shape), scale.reshape(blocks.n_blocks)
+    x = x.double()
+    codes = torch.bucketize(x, middles)  # the first index whose middle is >= x
     on_middle = x == middles[codes.clamp(max=len(middles) - 1)]
     codes = codes + (on_middle & ((codes - zero) % 2 == 1)).long()  # ties: even steps from 0
     return codes.to(torch.uint8).reshape(r.shape), scale.reshape(blocks.n_blocks)

@@ -227,3 +227,28 @@ def test_forward_in_row_blocks_equals_one_conversion(monkeypatch):
     assert torch.equal(w8_a16_forward(q, x, scales), expected)
     monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 1)  # one row per block
     assert torch.equal(w8_a16_forward(q, x, scales), expected)
+
+
+# ------------------------------------------------------------------------------------------
+# The grid quantizer (section 14)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grid", ["e4m3fn", "e5m2", "nf4"])
+@pytest.mark.parametrize("block_size", [(300, 1000), (1, 1000), (1, 50), (300, 1)], ids=str)
+def test_chunked_grid_codes_equal_the_readable_path(grid, block_size, monkeypatch):
+    """The same codes from the chunks in workers as from helper's readable lines, ties
+    included (a tensor whose values sit on the grid's middles)."""
+    from helper import grid_values, quantize_to_grid
+
+    values = grid_values(grid)
+    largest = float(values[-1])
+    t = (seeded((300, 1000), seed=4) * largest / 4).clamp(-largest, largest)
+    middles = (values[1:].double() + values[:-1].double()) / 2
+    ties = middles[middles == middles.float().double()].float()  # those float32 holds exactly
+    t.view(-1)[: len(ties)] = ties
+    t[-1, -1] = largest  # per tensor the scale is exactly 1, and the middles are ties
+    fast_codes, fast_scale = quantize_to_grid(t, grid, block_size)
+    monkeypatch.setattr(fast, "PARALLEL_ELEMENTS", 10**12)  # now the readable lines
+    codes, scale = quantize_to_grid(t, grid, block_size)
+    assert torch.equal(fast_codes, codes) and torch.equal(fast_scale, scale)
