@@ -8,9 +8,9 @@ the bias 7::
     subnormal  (e == 0):  (-1)**sign * 2**(1 - 7) * (m / 8)        (no implicit 1)
     NaN:                  S.1111.111 (0x7F and 0xFF) only; e4m3fn has no infinities
 
-The reference is ``helper.float8_from_bits`` (checked against PyTorch's own float8 values for
-all 256 codes in tests/helper/). Every wrong function below differs from the right decoder in
-one place.
+The reference is ``helper.float8_from_bits``, which lesson 14 and
+tests/test_lesson_14_facts.py check against PyTorch's own float8 values for all 256 codes.
+Every wrong function below differs from the right decoder in one place.
 
 Imports point one way: this module imports ``helper`` and ``support.exercises.core``;
 ``helper`` never imports it.
