@@ -1901,7 +1901,9 @@ def quantize_to_grid(
     middles = (values[1:].double() + values[:-1].double()) / 2  # exact in float64
     zero = int(values.abs().argmin())
     if x.numel() > fast.PARALLEL_ELEMENTS:  # large: the same codes, chunks split between workers
-        return fast.nearest_codes(x, middles, zero).reshape(r.shape), scale.reshape(blocks.n_blocks)
+        f8 = FLOAT8_FORMATS[grid].dtype if isinstance(grid, str) and grid != "nf4" else None
+        codes = fast.nearest_codes(x, values, middles, zero, f8)  # float8: PyTorch's own cast
+        return codes.reshape(r.shape), scale.reshape(blocks.n_blocks)
     x = x.double()
     codes = torch.bucketize(x, middles)  # the first index whose middle is >= x
     on_middle = x == middles[codes.clamp(max=len(middles) - 1)]
