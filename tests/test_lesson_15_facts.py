@@ -162,3 +162,11 @@ def test_pytorchs_conv_bn_qat_fake_quantizes_the_folded_weight():
     source = "".join(inspect.getsource(conv_fused._ConvBnNd._forward_approximate).split())
     assert "scale_factor=self.bn.weight/running_std" in source
     assert "self.weight_fake_quant(self.weight*scale_factor" in source
+
+
+def test_a_measured_scale_passes_no_gradient():
+    """Section 5: without a given scale, the scale is measured without a gradient, so the
+    weights' gradient is the mask alone (also for the largest weight of each row)."""
+    w = seeded_randn(4, 16, seed=5).requires_grad_(True)
+    fake_quantize_ste_blockwise(w, (1, 16), n_bits=2).sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))  # min-max: nothing clipped
