@@ -9,7 +9,7 @@ case that happened to catch it.
 You use these from the notebooks (``from support.exercises import check_dequantization``); you
 need not read them to follow the course. The quantization itself lives in ``helper.py``.
 ``core`` holds the mechanism, and each lesson with an exercise has its own module
-(``lesson01``, ``lesson02``, ``lesson04`` ... ``lesson14``) with its cases, mistakes and
+(``lesson01``, ``lesson02``, ``lesson04`` ... ``lesson15``) with its cases, mistakes and
 ``check_*`` function. This file only gathers their public names.
 
 Imports point one way: the modules here import ``helper``, ``support.examples`` and
@@ -60,6 +60,7 @@ from support.exercises.lesson11 import W8A16_BYTES_MISTAKES, check_w8a16_bytes
 from support.exercises.lesson12 import UNPACK2_MISTAKES, check_unpack_2bit
 from support.exercises.lesson13 import MSE_SEARCH_MISTAKES, check_mse_search
 from support.exercises.lesson14 import DECODE_E4M3FN_MISTAKES, check_decode_e4m3fn
+from support.exercises.lesson15 import STE_MISTAKES, check_fake_quantize_ste
 
 __all__ = [
     "CheckCase",
@@ -105,4 +106,6 @@ __all__ = [
     "check_mse_search",
     "DECODE_E4M3FN_MISTAKES",
     "check_decode_e4m3fn",
+    "STE_MISTAKES",
+    "check_fake_quantize_ste",
 ]
