@@ -1962,7 +1962,7 @@ def fake_quantize_ste_blockwise(
 ) -> Tensor:
     """``fake_quantize_ste`` with one scale per block and the layers' rule: symmetric, levels
     ``-2**(n_bits-1) .. 2**(n_bits-1) - 1``, ``s = max|block| / q_max`` measured without a
-    gradient. A given ``scale`` (shape ``n_blocks``) is used instead: frozen, or learned.
+    gradient. A given ``scale`` (shape ``n_blocks``, or ``(rows,)`` per row) is used instead.
 
     >>> w = torch.tensor([[0.9, -0.2, 0.5], [0.03, -0.01, 0.02]])
     >>> fake_quantize_ste_blockwise(w, (1, 3), n_bits=2)             # levels -2..1, s = max|row|

@@ -76,8 +76,8 @@ class QATLinear(nn.Linear):
 
     def quantized_weight(self) -> Tensor:
         """The weight as the forward sees it: ``scale * level``, every value on the grid."""
-        scales = None if self.scales is None else self.scales.reshape(-1, 1)  # n_blocks
-        return fake_quantize_ste_blockwise(self.weight, (1, self.in_features), self.n_bits, scales)
+        block = (1, self.in_features)  # one scale per output row
+        return fake_quantize_ste_blockwise(self.weight, block, self.n_bits, self.scales)
 
     def forward(self, input: Tensor) -> Tensor:
         """``F.linear`` with the fake-quantized weight and the float bias."""

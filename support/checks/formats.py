@@ -215,7 +215,8 @@ def qat_bits(n_bits: Any) -> int:
 
 
 def qat_scale(scale: Any, n_blocks: tuple[int, ...], param_shape: tuple[int, ...]) -> torch.Tensor:
-    """A given scale per block for QAT: a float tensor of shape ``n_blocks`` with positive
+    """A given scale per block for QAT: a float tensor of shape ``n_blocks`` (or that shape
+    without its 1s, e.g. ``(out,)`` for one scale per row) with positive
     finite values, reshaped to ``param_shape`` with its graph kept (a learned scale gets its
     gradient)."""
     if not isinstance(scale, torch.Tensor) or not scale.is_floating_point():
@@ -224,10 +225,11 @@ def qat_scale(scale: Any, n_blocks: tuple[int, ...], param_shape: tuple[int, ...
             f"None (computed from the weights), got {type(scale).__name__}."
         )
     not_meta(scale, "scale")
-    if tuple(scale.shape) != tuple(n_blocks) and scale.numel() != 1:
+    squeezed = tuple(n for n in n_blocks if n != 1)  # (out,) for one scale per row
+    if tuple(scale.shape) not in (tuple(n_blocks), squeezed) and scale.numel() != 1:
         raise ValueError(
             f"scale has shape {tuple(scale.shape)}, but this block size needs one per block, "
-            f"shape {tuple(n_blocks)}."
+            f"shape {tuple(n_blocks)} (or {squeezed})."
         )
     values = scale.detach()
     if not bool(torch.isfinite(values).all()) or not bool((values > 0).all()):

@@ -184,3 +184,10 @@ def test_train_qat_is_repeatable_and_leaves_its_input_alone():
     assert all(torch.equal(v, qat.state_dict()[k]) for k, v in before.items())
     assert curve[-1].loss < curve[0].loss
     assert trained.hidden1.weight.dtype == torch.float32 and not trained.training
+
+
+def test_a_scale_per_row_may_be_given_as_one_dimension():
+    w = torch.randn(3, 8, generator=torch.Generator().manual_seed(8))
+    scale = torch.tensor([0.1, 0.2, 0.3])
+    flat = fake_quantize_ste_blockwise(w, (1, 8), 4, scale)
+    assert torch.equal(flat, fake_quantize_ste_blockwise(w, (1, 8), 4, scale.reshape(3, 1)))

@@ -1980,7 +1980,7 @@ QAT = rows(
                 "from 2 to 8",
             ),
             "scale_shape": (
-                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 4, torch.ones(3)),
+                lambda: fake_quantize_ste_blockwise(TEST_TENSOR, (1, 3), 4, torch.ones(2)),
                 ValueError,
                 r"shape \(3, 1\)",
             ),
