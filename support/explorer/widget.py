@@ -370,7 +370,8 @@ class QuantizationExplorer:
             numbers[k] for k in ("bytes_before", "bytes_after", "bytes_params", "bytes_packed")
         )
         scales = "1 scale" if n_scales == 1 else f"{n_scales:,} scales"
-        zeros = "" if numbers.get("mode") == "symmetric" else " and zero points"
+        no_zeros = numbers.get("mode") == "symmetric" or grid is not None
+        zeros = "" if no_zeros else " and zero points"
         if n_scales == 1 and zeros:
             zeros = " and zero point"
         grid_note = "" if grid is None else QuantizationExplorer._grid_html(grid, dtype)
@@ -395,6 +396,9 @@ class QuantizationExplorer:
         the mode and the range controls are greyed out (they apply to integer dtypes)."""
         values = _grid(grid)
         top, width = values.abs().max().item(), GRID_BITS[grid]
+        scale = f"s = max|block| / {top:g}"
+        if top == 1:
+            scale = "s = max|block| (its largest grid value is 1: QLoRA's absmax)"
         if grid in FLOAT8_FORMATS:
             fmt = FLOAT8_FORMATS[grid]
             what = (
@@ -411,7 +415,7 @@ class QuantizationExplorer:
             tie = ""
         return (
             f'<p class="qe-grid" style="line-height:1.4"><b>{label}</b> is {what}. Every '
-            f"block gets one scale s = max|block| / {top:g} and every value goes to the "
+            f"block gets one scale {scale} and every value goes to the "
             f"nearest grid value (helper.quantize_to_grid{tie}); the codes are indices into the "
             f"grid. The bits slider is pinned to {width}; the mode and the range menu apply to "
             "integer dtypes only and are greyed out. The estimate step\u00b2/12 uses every "
