@@ -1643,3 +1643,17 @@ def test_the_grids_reuse_the_figure_and_their_states_come_back_from_saved_pixels
     for entry in GRIDS:
         set_controls(explorer, dtype=entry)
     assert drawn == [] and drawing.saved.hits == hits + len(GRIDS) * len(drawing.regions)
+
+
+def test_lesson_03s_comparison_of_the_grids_holds():
+    """Lesson 03's "What to look for", step 7: on random normal values (size 64, seed 0) float8
+    e4m3fn's MSE is larger than int8's at 8 bits, and nf4's smaller than int8's at 4 bits, in
+    either mode."""
+    explorer = QuantizationExplorer()
+
+    def mse(dtype, n_bits, mode="asymmetric"):
+        return explorer.compute(dtype, n_bits, "random normal", 64, 0, mode=mode)["mse"]
+
+    for mode in EXPLORER_MODES:
+        assert mse("float8 e4m3fn", 8) > mse("int8", 8, mode)
+        assert mse("nf4", 4) < mse("int8", 4, mode)
