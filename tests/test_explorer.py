@@ -1469,6 +1469,7 @@ def test_the_step_estimate_holds_for_normal_values_on_every_grid():
         ({"dtype": "nf4", "n_bits": 8}, "n_bits=8 does not fit nf4: it is a fixed 4-bit format"),
         ({"dtype": "float8 e5m2", "n_bits": 4}, "pass n_bits=8 (or None)"),
         ({"dtype": "float8 e4m3fn", "n_bits": True}, "n_bits=True does not fit float8 e4m3fn"),
+        ({"dtype": "float8 e4m3fn", "n_bits": 8.0}, "n_bits=8.0 does not fit float8 e4m3fn"),
         ({"dtype": "nf4", "n_bits": 4, "mode": "sideways"}, "unknown mode 'sideways'"),
         (
             {"dtype": "nf4", "n_bits": 4, "mode": "symmetric", "range_method": "MSE-optimal"},
@@ -1492,6 +1493,8 @@ def test_bad_grid_settings_give_a_message(settings, text):
 def test_explorer_quantize_to_grid_names_an_unknown_grid():
     with pytest.raises(ValueError, match="unknown grid 'e3m4': choose one of 'e4m3fn', 'e5m2'"):
         explorer_module.explorer_quantize_to_grid(torch.ones(2, 2), "e3m4")
+    with pytest.raises(ValueError, match=r"unknown grid \['nf4'\]"):
+        explorer_module.explorer_quantize_to_grid(torch.ones(2, 2), ["nf4"])
 
 
 def test_a_grid_pins_the_bits_and_greys_out_mode_and_range(explorer):

@@ -295,12 +295,13 @@ def explorer_quantize_to_grid(
     >>> result.quantized.tolist(), result.scale.tolist(), result.zero_point
     ([[12, 0, 11]], [[1.0]], None)
     """
-    if grid not in GRID_BITS:
+    if not isinstance(grid, str) or grid not in GRID_BITS:
         names = ", ".join(f"{name!r}" for name in GRID_BITS)
         raise ValueError(f"unknown grid {grid!r}: choose one of {names}.")
     label = next(entry for entry, name in EXPLORER_GRIDS.items() if name == grid)
     width = GRID_BITS[grid]
-    if n_bits is not None and (isinstance(n_bits, bool) or n_bits != width):
+    whole = isinstance(n_bits, int) and not isinstance(n_bits, bool)
+    if n_bits is not None and (not whole or n_bits != width):
         raise ValueError(
             f"n_bits={n_bits!r} does not fit {label}: it is a fixed {width}-bit format, so "
             f"pass n_bits={width} (or None). The bit width applies to integer dtypes only."
