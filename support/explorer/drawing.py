@@ -1,8 +1,8 @@
 """The explorer's picture: one matplotlib figure per layout, redrawn in place.
 
 Part of ``support.explorer`` (see the package's docstring, "How it stays quick"). Imports
-point one way: this module imports ``helper``, ``support.explorer.settings`` and ``compute``; ``widget``
-imports it.
+point one way: this module imports ``helper``, ``support.explorer.settings`` and ``compute``;
+``widget`` imports it.
 """
 
 from __future__ import annotations
