@@ -404,7 +404,9 @@ class QuantizationExplorer:
             what = (
                 f"a fixed {width}-bit float format (1 sign, {fmt.exponent_bits} exponent and "
                 f"{fmt.mantissa_bits} mantissa bits, bias {fmt.bias}): {len(values)} finite "
-                f"values from -{top:g} to {top:g}, spaced by powers of two, so finest near 0"
+                f"values from -{top:g} to {top:g}, evenly spaced between neighbouring powers of "
+                "two with a step that doubles from one to the next (the subnormals near 0 share "
+                "the smallest), so they are finest near 0"
             )
             tie = "; a tie goes to the even float8 encoding, as PyTorch's cast rounds"
         else:
