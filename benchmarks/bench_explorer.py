@@ -17,9 +17,11 @@ the default redraw are timed:
   drew them (``support.explorer.drawing._SavedPixels``) are then put back, not drawn again.
 - "every state new": the same, with those saved pixels forgotten before each redraw (the
   first time a learner reaches a setting): every animated artist is drawn over the saved
-  background (blitting alone).
-- "no blitting": the saved pixels and the saved background dropped before each redraw, so
-  the whole figure is drawn every time (what the explorer did before blitting).
+  background (blitting alone). The histogram figure also saves a background per legend and
+  x range (``_SavedBackgrounds``); those are forgotten too, all but the current one, so a
+  change of legend draws the whole figure as the first time.
+- "no blitting": the saved pixels and every saved background dropped before each redraw,
+  so the whole figure is drawn every time (what the explorer did before blitting).
 
 All cases run interleaved (one redraw of each in turn, after one untimed warm-up each), so a
 change in the machine's load hits them alike. The table shows the median and the 90th
@@ -85,8 +87,9 @@ def widget_redraw(
     """One control change in the widgets: the bit slider moves (or ``control`` takes the next
     of ``values``), the observer redraws.
 
-    ``forget="cache"`` forgets the saved pixels of the figure's regions before each change;
-    ``forget="all"`` also drops the saved background (a full draw every time).
+    ``forget="cache"`` forgets the saved pixels of the figure's regions, and every saved
+    background but the current one, before each change; ``forget="all"`` also drops the
+    current background (a full draw every time).
     """
     explorer = QuantizationExplorer()
     explorer.build_widgets()
@@ -101,8 +104,9 @@ def widget_redraw(
         if widget.value == value:  # the same value would not trigger the observer
             value = values[(i + 1) % len(values)]
         drawing = explorer._drawing
-        if forget:
+        if forget:  # a background other than the current one is drawn again, too
             drawing.saved.clear()
+            drawing.backgrounds.clear()
         if forget == "all":
             drawing._background = None
         widget.value = value

@@ -1660,3 +1660,25 @@ def test_lesson_03s_comparison_of_the_grids_holds():
     for mode in EXPLORER_MODES:
         assert mse("float8 e4m3fn", 8) > mse("int8", 8, mode)
         assert mse("nf4", 4) < mse("int8", 4, mode)
+
+
+def test_a_background_that_comes_back_is_put_back_not_drawn_again():
+    """The histogram's legend names one grid or two, an integer grid or a float8 or NF4 one:
+    each is another background, saved under its key; going back and forth draws each once."""
+    explorer = QuantizationExplorer()
+    cycle = [
+        {"dtype": "int8", "n_bits": 4},
+        {"dtype": "nf4", "n_bits": 4},
+        {"dtype": "nf4", "n_bits": 4, "granularity": "per channel (rows)"},
+        {"dtype": "int8", "n_bits": 4, "granularity": "per channel (rows)"},
+    ]
+    for state in cycle:  # four legends; the x range grows to NF4's +-max|r| and stays
+        explorer.render(tensor_name="random normal", size=64, **state)
+    drawing = explorer._drawing
+    assert drawing.full_draws == 4
+    pictures = [explorer.render(tensor_name="random normal", size=64, **s)[1] for s in cycle]
+    assert drawing.full_draws == 5  # the first legend once more, over the wider x range
+    for state, picture in zip(cycle, pictures, strict=True):
+        _, png = explorer.render(tensor_name="random normal", size=64, **state)
+        assert png == picture and drawing.full_draws == 5
+        assert np.array_equal(decoded(png), drawing.full_render()[:, :, :3]), state

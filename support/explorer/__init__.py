@@ -28,10 +28,11 @@ public ``set_animated``, ``canvas.copy_from_bbox``, ``canvas.restore_region`` an
 ``Figure.draw_artist``). The figure is cut into regions (each heatmap with its colour bar and
 title, the histogram, the suptitle) whose changing artists draw nowhere else; a region's
 pixels are saved as drawn, under a key of what was drawn there, and when a setting comes back
-they are put back instead of drawn again (``drawing._SavedPixels``). Pillow encodes the pixels
-as PNG with zlib at a low compression level (``png_bytes``). The layout is computed once per
-tensor shape, with room for the longest labels, and never again. Tests check that this draws
-exactly the pixels an ordinary full draw of the same state draws.
+they are put back instead of drawn again (``drawing._SavedPixels``); so is a background
+(the histogram's bars, axes and legend) that comes back (``drawing._SavedBackgrounds``).
+Pillow encodes the pixels as PNG with zlib at a low compression level (``png_bytes``). The
+layout is computed once per tensor shape, with room for the longest labels, and never again.
+Tests check that this draws exactly the pixels an ordinary full draw of the same state draws.
 
 The modules, and the way their imports point (each imports only those above it, plus
 ``helper`` and ``support.examples``; nothing imports this package but its users):

@@ -253,14 +253,23 @@ class _SavedPixels:
             self.bytes -= dropped
 
 
+class _SavedBackgrounds(_SavedPixels):
+    """The backgrounds of a figure as drawn before, under their ``background_key()``: a
+    background depends on nothing else, so putting its pixels back is drawing it again. At
+    most ``MAX_BYTES`` (about 8 backgrounds of the histogram figure at 72 dpi, 1 MB each)."""
+
+    MAX_BYTES = 8 * 2**20
+
+
 class _BlitDrawing:
     """One figure, drawn in full once, then redrawn by blitting its animated artists.
 
     ``rgba()`` draws the figure without its animated artists (the background) and saves the
-    pixels, the first time and whenever ``background_key()`` changes; otherwise it restores
-    the saved pixels. Then it draws the animated artists on top, region by region (see
-    ``_Region``): a region whose state was drawn before over this background gets its saved
-    pixels back (``_SavedPixels``) instead.
+    pixels under ``background_key()``, the first time a key comes up; when a key comes back
+    (the histogram's legend with one grid, then two, then one again) it restores the saved
+    pixels (``_SavedBackgrounds``). Then it draws the animated artists on top, region by
+    region (see ``_Region``): a region whose state was drawn before over this background gets
+    its saved pixels back (``_SavedPixels``, under the background's key and the state) instead.
     """
 
     figure: Figure
@@ -273,6 +282,7 @@ class _BlitDrawing:
         self._background_key: Any = None
         self.full_draws = 0  # how often the background was drawn (for tests)
         self.saved = _SavedPixels()
+        self.backgrounds = _SavedBackgrounds()
 
     def animated(self) -> list:
         """Every animated artist, in drawing order."""
@@ -318,17 +328,21 @@ class _BlitDrawing:
         """Draw (blit) the current state; returns the canvas's RGBA buffer."""
         canvas = self.figure.canvas
         key = self.background_key()
-        if key != self._background_key:  # (the same background drawn again keeps them)
-            self.saved.clear()  # those pixels lie over another background
         if self._background is None or key != self._background_key:
-            canvas.draw()  # everything that is not animated
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
-            self._background_key = key
-            self.full_draws += 1
+            background = self.backgrounds.get(key)
+            if background is None:  # a background not drawn before (or forgotten)
+                canvas.draw()  # everything that is not animated
+                background = canvas.copy_from_bbox(self.figure.bbox)
+                width, height = canvas.get_width_height()
+                self.backgrounds.put(key, background, 4 * width * height)
+                self.full_draws += 1
+            else:
+                canvas.restore_region(background)
+            self._background, self._background_key = background, key
         else:
             canvas.restore_region(self._background)
         for number, region in enumerate(self.regions):
-            state = (number, region.state())
+            state = (number, key, region.state())  # over this background
             pixels = self.saved.get(state)
             if pixels is None:
                 for artist in region.artists:
