@@ -7,7 +7,7 @@ observer quantizes, updates the figure's artists, renders PNG bytes and hands th
 HTML numbers to the widgets. The baseline is what the explorer avoids: building a fresh
 ``plot_quantization_errors`` figure for every change and rendering it at the same resolution.
 
-The target (issues 7 and 13): the default redraw (the lesson's 3x3 test tensor, four annotated
+The target (issues 7, 13 and 17): the default redraw (the lesson's 3x3 test tensor, four annotated
 heatmaps, with the mode and granularity controls in place) at least 4x faster than the fresh
 figure, measured in the same run, for states seen before and for new ones. Three versions of
 the default redraw are timed:
@@ -17,14 +17,25 @@ the default redraw are timed:
   drew them (``support.explorer.drawing._SavedPixels``) are then put back, not drawn again.
 - "every state new": the same, with those saved pixels forgotten before each redraw (the
   first time a learner reaches a setting): every animated artist is drawn over the saved
-  background (blitting alone).
-- "no blitting": the saved pixels and the saved background dropped before each redraw, so
-  the whole figure is drawn every time (what the explorer did before blitting).
+  background (blitting alone). The histogram figure also saves a background per legend and
+  x range (``_SavedBackgrounds``); those are forgotten too, all but the current one, so a
+  change of legend draws the whole figure as the first time.
+- "no blitting": the saved pixels and every saved background dropped before each redraw,
+  so the whole figure is drawn every time (what the explorer did before blitting).
 
 All cases run interleaved (one redraw of each in turn, after one untimed warm-up each), so a
 change in the machine's load hits them alike. The table shows the median and the 90th
-percentile in milliseconds (wall clock); the exit status is 1 if the default redraw (states
-seen before or every state new) is less than 4x faster than the fresh figure.
+percentile in milliseconds (wall clock); the exit status is 1 if the default redraw or the
+float8 one (states seen before or every state new) is less than 4x faster than its fresh
+figure.
+
+The grids of lesson 14 (issue 17): the same, with float8 e4m3fn chosen in the dtype menu and
+the granularity menu cycling (per tensor, per row, per column, per group of 3: the bits are
+pinned to 8 on a float8 grid), against its own baseline, a fresh ``plot_quantization_errors``
+figure of the same float8 round trip (``helper.quantize_to_grid`` with the granularity's
+block size, the codes in the quantized panel) per change; both float8 versions must be at
+least 4x faster too. One more case cycles the dtype menu itself (int8, float8 e4m3fn, float8
+e5m2, nf4, per tensor on the 3x3 tensor, every state new): what choosing a grid costs.
 
 The range control (issue 9): two cases redraw the 3x3 tensor in symmetric mode with a
 clipped range (every redraw runs the range choice again). ``--ranges`` adds a second table:
@@ -51,39 +62,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # helper.py, wi
 import torch  # noqa: E402
 
 from helper import (  # noqa: E402
+    dequantize_from_grid,
     linear_dequantization,
     linear_quantization,
     plot_quantization_errors,
+    quantize_to_grid,
 )
-from support.explorer import EXPLORER_RANGES, QuantizationExplorer, lesson_test_tensor  # noqa: E402
+from support.explorer import (  # noqa: E402
+    EXPLORER_RANGES,
+    QuantizationExplorer,
+    explorer_block_size,
+    lesson_test_tensor,
+)
 
 TARGET_RATIO = 4.0
 BITS = (8, 7, 6, 5, 4, 3, 2)
+GRANULARITIES = ("per tensor", "per channel (rows)", "per channel (columns)", "per group")
+DTYPES = ("int8", "float8 e4m3fn", "float8 e5m2", "nf4")
 
 
-def widget_redraw(settings: dict, forget: str = "") -> Callable[[int], object]:
-    """One control change in the widgets: the bit slider moves, the observer redraws.
+def widget_redraw(
+    settings: dict, forget: str = "", control: str = "n_bits", values=BITS
+) -> Callable[[int], object]:
+    """One control change in the widgets: the bit slider moves (or ``control`` takes the next
+    of ``values``), the observer redraws.
 
-    ``forget="cache"`` forgets the saved pixels of the figure's regions before each change;
-    ``forget="all"`` also drops the saved background (a full draw every time).
+    ``forget="cache"`` forgets the saved pixels of the figure's regions, and every saved
+    background but the current one, before each change; ``forget="all"`` also drops the
+    current background (a full draw every time).
     """
     explorer = QuantizationExplorer()
     explorer.build_widgets()
     for name, value in settings.items():
         explorer.widgets[name].value = value
-    slider = explorer.widgets["n_bits"]
-    bits = [b for b in BITS if b <= slider.max]
+    widget = explorer.widgets[control]
+    if control == "n_bits":
+        values = [b for b in values if b <= widget.max]
 
     def step(i: int) -> None:
-        value = bits[i % len(bits)]
-        if slider.value == value:  # the same value would not trigger the observer
-            value = bits[(i + 1) % len(bits)]
+        value = values[i % len(values)]
+        if widget.value == value:  # the same value would not trigger the observer
+            value = values[(i + 1) % len(values)]
         drawing = explorer._drawing
-        if forget:
+        if forget:  # a background other than the current one is drawn again, too
             drawing.saved.clear()
+            drawing.backgrounds.clear()
         if forget == "all":
             drawing._background = None
-        slider.value = value
+        widget.value = value
 
     return step
 
@@ -102,19 +128,55 @@ def fresh_figure(dpi: float) -> Callable[[int], object]:
     return step
 
 
+def fresh_grid_figure(dpi: float, grid: str = "e4m3fn") -> Callable[[int], object]:
+    """The float8 baseline: a new four-panel figure per change of the granularity (the float8
+    round trip of helper, its codes in the quantized panel), rendered to PNG at ``dpi``."""
+    tensor = lesson_test_tensor()
+
+    def step(i: int) -> None:
+        block_size = explorer_block_size(tensor.shape, GRANULARITIES[i % len(GRANULARITIES)])
+        codes, scale = quantize_to_grid(tensor, grid, block_size)
+        dequantized = dequantize_from_grid(codes, scale, grid, block_size)
+        figure = plot_quantization_errors(tensor, codes, dequantized, torch.uint8)
+        figure.savefig(io.BytesIO(), format="png", dpi=dpi)
+
+    return step
+
+
 DEFAULT = "explorer 3x3 (default), states seen before"
 DEFAULT_NEW = "explorer 3x3 (default), every state new"
 BASELINE = "fresh figure per change, 3x3 (baseline)"
+FLOAT8 = "explorer 3x3, float8 e4m3fn, states seen before"
+FLOAT8_NEW = "explorer 3x3, float8 e4m3fn, every state new"
+FLOAT8_BASELINE = "fresh figure per change, 3x3 float8 (baseline)"
 
 
 def cases(dpi: float) -> list[tuple[str, Callable[[int], object]]]:
     """Every timed case: name and step function."""
     normal64 = {"tensor_name": "random normal", "size": 64}
+    float8 = {"dtype": "float8 e4m3fn", "group_size": 3}
+    float8_64 = {**normal64, **float8, "group_size": 8}
+    granularity = {"control": "granularity", "values": GRANULARITIES}
     return [
         (DEFAULT, widget_redraw({})),
         (DEFAULT_NEW, widget_redraw({}, forget="cache")),
         ("explorer 3x3, no blitting (full draw)", widget_redraw({}, forget="all")),
         (BASELINE, fresh_figure(dpi)),
+        (FLOAT8, widget_redraw(float8, **granularity)),
+        (FLOAT8_NEW, widget_redraw(float8, forget="cache", **granularity)),
+        (FLOAT8_BASELINE, fresh_grid_figure(dpi)),
+        (
+            "explorer 3x3, dtype menu cycling, every state new",
+            widget_redraw({}, forget="cache", control="dtype", values=DTYPES),
+        ),
+        (
+            "explorer, random normal 64x64, float8 e4m3fn",
+            widget_redraw(float8_64, **granularity),
+        ),
+        (
+            "explorer, random normal 64x64, float8, new states",
+            widget_redraw(float8_64, forget="cache", **granularity),
+        ),
         (
             "explorer 3x3, symmetric, per channel (rows)",
             widget_redraw({"mode": "symmetric", "granularity": "per channel (rows)"}),
@@ -211,11 +273,12 @@ def main() -> int:
         medians[name] = statistics.median(ordered)
         p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
         print(f"{name:<48} {medians[name]:>10.1f} {p90:>8.1f}")
-    baseline = medians[BASELINE]
     print()
     ok = True
-    for name in (DEFAULT, DEFAULT_NEW):
-        ratio = baseline / medians[name]
+    compared = [(DEFAULT, BASELINE), (DEFAULT_NEW, BASELINE)]
+    compared += [(FLOAT8, FLOAT8_BASELINE), (FLOAT8_NEW, FLOAT8_BASELINE)]
+    for name, baseline in compared:
+        ratio = medians[baseline] / medians[name]
         ok = ok and ratio >= TARGET_RATIO
         print(f"{name}: {ratio:.1f}x faster than the fresh figure (target {TARGET_RATIO:.0f}x)")
     print("target met" if ok else "target MISSED")

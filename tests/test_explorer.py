@@ -984,6 +984,14 @@ STATES = [
     {"tensor_name": "random normal", "size": 64, "n_bits": 4, "mode": "symmetric"},
     {"n_bits": 3, "mode": "symmetric", "range_method": "MSE-optimal"},
     {"n_bits": 3, "mode": "symmetric", "range_method": "percentile 99", "granularity": "per group"},
+    # the grids of lesson 14: grid values in the cells, float8's lines thinned on the histogram
+    {"dtype": "float8 e4m3fn", "n_bits": 8},
+    {"dtype": "nf4", "n_bits": 4, "granularity": "per channel (rows)"},
+    {"tensor_name": "random normal", "size": 64, "dtype": "float8 e4m3fn", "n_bits": 8},
+    {"tensor_name": "random normal", "size": 64, "dtype": "float8 e5m2", "n_bits": 8}
+    | {"granularity": "per group", "group_size": 8},
+    {"tensor_name": "normal with one outlier", "size": 64, "dtype": "nf4", "n_bits": 4},
+    {"tensor_name": "random normal", "size": 64, "n_bits": 4, "mode": "symmetric"},
 ]
 
 
@@ -1350,3 +1358,327 @@ def test_plot_quantization_errors_is_unchanged_by_the_shared_panels():
     low, high = panels[0].images[0].get_clim()
     assert low == -184.0 and high == pytest.approx(dequantized.max().item())
     assert panels[1].images[0].get_clim() == (-128.0, 127.0)
+
+
+# -- the grids of lesson 14: float8 e4m3fn, float8 e5m2 and NF4 in the dtype menu ------------
+
+GRIDS = {"float8 e4m3fn": "e4m3fn", "float8 e5m2": "e5m2", "nf4": "nf4"}
+GRID_WIDTH = {"float8 e4m3fn": 8, "float8 e5m2": 8, "nf4": 4}
+
+
+def local_step_mse(tensor, grid, scale, block_size) -> float:
+    """The estimate written out another way: for every value, the two grid values around r/s
+    (numpy's searchsorted on the sorted grid), their gap times s, squared, over 12; the mean."""
+    values = helper.grid_values(grid).double().numpy()
+    s = per_element(scale.double(), tensor.shape, block_size).flatten().numpy()
+    x = tensor.double().flatten().numpy() / s
+    total = 0.0
+    for xi, si in zip(x, s, strict=True):
+        k = min(max(int(np.searchsorted(values, xi, side="left")), 1), len(values) - 1)
+        total += (si * (values[k] - values[k - 1])) ** 2 / 12
+    return total / len(x)
+
+
+def test_the_dtype_menu_offers_the_grids_after_the_integers(explorer):
+    menu = explorer.widgets["dtype"]
+    assert tuple(menu.options) == (*EXPLORER_DTYPES, "float8 e4m3fn", "float8 e5m2", "nf4")
+    assert explorer_module.EXPLORER_GRIDS == GRIDS
+
+
+@pytest.mark.parametrize(("granularity", "group_size"), GRANULARITY_CASES)
+@pytest.mark.parametrize(
+    ("tensor_name", "size"),
+    [(DEFAULT_TENSOR, 3), (WIDE, 0), ("normal with one outlier", 12), ("all positive", 6)],
+)
+@pytest.mark.parametrize("entry", list(GRIDS))
+def test_grids_compute_what_helper_computes(
+    sources, entry, tensor_name, size, granularity, group_size
+):
+    explorer = QuantizationExplorer(sources=sources)
+    numbers = explorer.compute(
+        entry, GRID_WIDTH[entry], tensor_name, size, 1, granularity=granularity,
+        group_size=group_size,
+    )  # fmt: skip
+    assert numbers["message"] is None, numbers["message"]
+    tensor = sources[tensor_name](1, size)
+    grid = GRIDS[entry]
+    block_size, *_ = blockwise(tensor, torch.int8, 8, "symmetric", granularity, group_size)
+    codes, scale = helper.quantize_to_grid(tensor, grid, block_size)
+    deq = helper.dequantize_from_grid(codes, scale, grid, block_size)
+    assert numbers["grid"] == grid and numbers["block_size"] == block_size
+    assert numbers["n_scales"] == scale.numel() and numbers["zero_point"] is None
+    if scale.numel() == 1:
+        assert numbers["scale"] == scale.item()
+    else:
+        assert torch.equal(numbers["scale"], scale)
+    assert numbers["mse"] == quantization_error(tensor, deq).item()
+    assert numbers["max_error"] == (deq - tensor).abs().max().item()
+    assert numbers["theory_mse"] == pytest.approx(
+        local_step_mse(tensor, grid, scale, block_size), rel=1e-9
+    )
+    n_values, levels = tensor.numel(), len(helper.grid_values(grid))
+    assert (numbers["q_min"], numbers["q_max"], numbers["levels"]) == (0, levels - 1, levels)
+    assert numbers["levels_used"] == len(set(codes.flatten().tolist()))
+    assert numbers["bytes_after"] == n_values  # one byte per code
+    assert numbers["bytes_params"] == 4 * scale.numel()  # float32 scales, no zero points
+    want_packed = lesson_12_packed_bytes(tensor, GRID_WIDTH[entry], 8)
+    assert numbers["bytes_packed"] == want_packed
+    assert numbers["unreachable_level"] is None and numbers["clip_range"] is None
+
+
+@pytest.mark.parametrize("grid", ["e4m3fn", "e5m2"])
+@pytest.mark.parametrize(("granularity", "group_size"), GRANULARITY_CASES)
+def test_float8_entries_round_trip_as_pytorchs_cast(grid, granularity, group_size):
+    """The explorer's float8 round trip is PyTorch's: every block divided by its scale, cast to
+    the float8 dtype and back, times the scale."""
+    tensor = examples.varied_rows_weight(6, 12, 2)
+    result = explorer_quantize(tensor, grid, 8, granularity=granularity, group_size=group_size)
+    s = per_element(result.scale, tensor.shape, result.block_size)
+    cast = (tensor / s).to(helper.FLOAT8_FORMATS[grid].dtype).float() * s
+    assert torch.equal(result.dequantized, cast)
+
+
+def test_a_float8_torch_dtype_names_its_grid():
+    explorer = QuantizationExplorer()
+    by_dtype = explorer.compute(torch.float8_e5m2, 8, "random normal", 8)
+    by_name = explorer.compute("float8 e5m2", 8, "random normal", 8)
+    assert by_dtype["message"] is None and by_dtype["mse"] == by_name["mse"]
+    assert by_dtype["grid"] == "e5m2"
+
+
+def test_the_grids_mode_does_not_change_the_result():
+    explorer = QuantizationExplorer()
+    for entry in GRIDS:
+        numbers = [
+            explorer.compute(entry, None, "random normal", 16, mode=mode) for mode in EXPLORER_MODES
+        ]
+        assert numbers[0]["mse"] == numbers[1]["mse"] and numbers[0]["n_bits"] == GRID_WIDTH[entry]
+
+
+def test_the_step_estimate_holds_for_normal_values_on_every_grid():
+    explorer = QuantizationExplorer()
+    for entry in GRIDS:
+        numbers = explorer.compute(entry, GRID_WIDTH[entry], "random normal", 64)
+        assert numbers["estimate"] == "applies", numbers["estimate_note"]
+        assert "step\u00b2/12 applies" in numbers["estimate_note"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "text"),
+    [
+        ({"dtype": "nf4", "n_bits": 8}, "n_bits=8 does not fit nf4: it is a fixed 4-bit format"),
+        ({"dtype": "float8 e5m2", "n_bits": 4}, "pass n_bits=8 (or None)"),
+        ({"dtype": "float8 e4m3fn", "n_bits": True}, "n_bits=True does not fit float8 e4m3fn"),
+        ({"dtype": "float8 e4m3fn", "n_bits": 8.0}, "n_bits=8.0 does not fit float8 e4m3fn"),
+        ({"dtype": "nf4", "n_bits": 4, "mode": "sideways"}, "unknown mode 'sideways'"),
+        (
+            {"dtype": "nf4", "n_bits": 4, "mode": "symmetric", "range_method": "MSE-optimal"},
+            "the range 'MSE-optimal' applies to integer dtypes only",
+        ),
+        ({"dtype": "nf4", "n_bits": 4, "range_method": "p99"}, "unknown range 'p99'"),
+        ({"dtype": "float8 e4m3fn", "granularity": "per row"}, "unknown granularity"),
+        (
+            {"dtype": "float8 e4m3fn", "granularity": "per group", "group_size": 2},
+            "group_size=2 does not divide",
+        ),
+        ({"dtype": "float8"}, "choose one of int8, uint8, int16, float8 e4m3fn, float8 e5m2, nf4"),
+        ({"dtype": torch.float16}, "floating-point type"),
+    ],
+)
+def test_bad_grid_settings_give_a_message(settings, text):
+    numbers = QuantizationExplorer().compute(**settings)
+    assert text in numbers["message"], numbers["message"]
+
+
+def test_explorer_quantize_to_grid_names_an_unknown_grid():
+    with pytest.raises(ValueError, match="unknown grid 'e3m4': choose one of 'e4m3fn', 'e5m2'"):
+        explorer_module.explorer_quantize_to_grid(torch.ones(2, 2), "e3m4")
+    with pytest.raises(ValueError, match=r"unknown grid \['nf4'\]"):
+        explorer_module.explorer_quantize_to_grid(torch.ones(2, 2), ["nf4"])
+
+
+def test_a_grid_pins_the_bits_and_greys_out_mode_and_range(explorer):
+    slider, mode, ranges = (explorer.widgets[k] for k in ("n_bits", "mode", "range_method"))
+    set_controls(explorer, n_bits=5, mode="symmetric", range_method="percentile 99")
+    assert "Symmetric mode only" in ranges.tooltip and "Integer dtypes only" in ranges.tooltip
+    assert "pinned" in slider.tooltip and "Integer dtypes only" in mode.tooltip
+    for entry in GRIDS:
+        set_controls(explorer, dtype=entry)
+        width = GRID_WIDTH[entry]
+        assert (slider.value, slider.max, slider.disabled) == (width, width, True)
+        assert mode.disabled and ranges.disabled
+        settings = explorer.settings
+        assert (settings["n_bits"], settings["range_method"]) == (width, "min-max")
+        html = explorer.numbers_widget.value
+        assert f"The bits slider is pinned to {width}" in html
+        assert "the mode and the range menu apply to integer dtypes only" in html
+        assert "qe-message" not in html and "qe-clip-range" not in html
+    set_controls(explorer, dtype="int16")  # back: the bits, mode and range from before
+    assert (slider.value, slider.max, slider.disabled) == (5, 16, False)
+    assert not mode.disabled and not ranges.disabled
+    assert explorer.settings["range_method"] == "percentile 99"
+    assert explorer.redraw()["clip_range"] is not None
+
+
+def test_choosing_a_grid_redraws_once(explorer, monkeypatch):
+    calls = []
+    render = explorer.render
+    monkeypatch.setattr(explorer, "render", lambda **kw: calls.append(kw) or render(**kw))
+    set_controls(explorer, dtype="nf4")  # pins the bits and greys out the mode: one redraw
+    set_controls(explorer, dtype="int8")
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("entry", list(GRIDS))
+def test_the_grids_numbers_show_and_update(explorer, entry):
+    set_controls(explorer, tensor_name="random normal", size=16, dtype=entry)
+    shown = []
+    for granularity in ("per tensor", "per channel (rows)"):
+        set_controls(explorer, granularity=granularity)
+        numbers = explorer.compute(**explorer.settings)
+        html = explorer.numbers_widget.value
+        assert f'<span class="qe-mse">{format_number(numbers["mse"])}</span>' in html
+        theory = format_number(numbers["theory_mse"])
+        assert f'<span class="qe-theory-mse">{theory}</span>' in html
+        assert "step\u00b2/12 (estimate)" in html and "s\u00b2/12 (estimate)" not in html
+        levels = f"{numbers['levels_used']:,} of {numbers['levels']:,}"
+        assert f'<span class="qe-levels">{levels}</span>' in html
+        assert '<span class="qe-zero-point">none' in html and "zero point:" not in html
+        assert f"<b>{entry}</b> is " in html and "qe-estimate" in html
+        shown.append(numbers["mse"])
+    assert shown[0] != shown[1]
+    stored = "uint8 codes" if entry == "nf4" else entry
+    assert f"bytes stored as {stored} " in html
+
+
+def test_the_nf4_note_says_its_scale_is_the_absmax_and_float8s_its_largest_value():
+    explorer = QuantizationExplorer()
+    html = explorer.html(explorer.compute("nf4", 4))
+    assert "s = max|block| (its largest grid value is 1: QLoRA's absmax)" in html
+    html = explorer.html(explorer.compute("float8 e4m3fn", 8))
+    assert "s = max|block| / 448" in html and "253 finite values from -448 to 448" in html
+    html = explorer.html(explorer.compute("float8 e5m2", 8))
+    assert "s = max|block| / 57344" in html and "247 finite values" in html
+
+
+def grid_lines(artist) -> list[float]:
+    return sorted(segment[0][0] for segment in artist.get_segments())
+
+
+def test_the_histogram_draws_every_nf4_level():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(tensor_name="random normal", size=32, dtype="nf4")
+    drawing = explorer._drawing
+    red, green = drawing.grids
+    want = (numbers["scale"] * helper.nf4_levels().double()).tolist()
+    assert grid_lines(red) == pytest.approx(want, rel=1e-12) and green.get_segments() == []
+    assert drawing.hist_ax.get_title() == "1,024 values, 16 grid values"
+    legend = [t.get_text() for t in drawing.hist_ax.get_legend().get_texts()]
+    assert "levels r = s \u00b7 grid value" in legend
+    assert "Grid value q" not in drawing.suptitle.get_text()
+    assert drawing.suptitle.get_text().startswith("random normal, nf4, absmax scale, per tensor:")
+
+
+@pytest.mark.parametrize("grid", ["e4m3fn", "e5m2"])
+def test_the_histogram_draws_float8_values_at_least_3_px_apart(grid):
+    explorer = QuantizationExplorer()
+    entry = f"float8 {grid}"
+    numbers, _ = explorer.render(tensor_name="random normal", size=64, dtype=entry)
+    drawing = explorer._drawing
+    red = drawing.grids[0]
+    drawn = grid_lines(red)
+    values = (numbers["scale"] * helper.float8_grid(grid).double()).tolist()
+    assert set(drawn) <= set(values) and 0.0 in drawn and len(drawn) < len(values)
+    assert drawn[0] == values[0] and drawn[-1] == values[-1]  # the ends are always drawn
+    low, high = drawing.hist_ax.get_xlim()
+    pixels = np.diff(drawn) * drawing.hist_ax.bbox.width / (high - low)
+    assert pixels.min() >= explorer_module.MIN_GRID_GAP_PX
+    # the values left out lie closer than 3 px to the one drawn before them, going out from 0
+    per_pixel = (high - low) / drawing.hist_ax.bbox.width
+    for value in set(values) - set(drawn):
+        inner = max((d for d in drawn if abs(d) <= abs(value) and d * value >= 0), key=abs)
+        assert abs(value - inner) < explorer_module.MIN_GRID_GAP_PX * per_pixel
+    title = drawing.hist_ax.get_title()
+    assert (
+        title
+        == f"4,096 values, {len(values)} grid values, {len(drawn)} drawn (at least 3 px apart)"
+    )
+
+
+def test_per_channel_grids_draw_the_widest_and_the_finest():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(
+        tensor_name="random normal", size=64, dtype="nf4", granularity="per channel (rows)"
+    )
+    red, green = explorer._drawing.grids
+    levels = helper.nf4_levels().double()
+    scales = numbers["scale"].flatten().double()
+    assert grid_lines(red) == pytest.approx((scales.max() * levels).tolist(), rel=1e-12)
+    assert grid_lines(green) == pytest.approx((scales.min() * levels).tolist(), rel=1e-12)
+    title = explorer._drawing.hist_ax.get_title()
+    assert "16 grid values per grid, all drawn" in title
+    assert "64 grids (one per row): widest and finest drawn, 62 not drawn" in title
+
+
+def test_the_panels_show_the_grid_values_of_the_codes():
+    explorer = QuantizationExplorer()
+    numbers, _ = explorer.render(dtype="float8 e4m3fn")
+    panel = explorer._drawing.panels[1]
+    assert panel.ax.get_title() == "Grid value q, float8 e4m3fn"
+    tensor = torch.tensor(TEST_TENSOR)
+    on_grid = (tensor / numbers["scale"]).to(torch.float8_e4m3fn).float()  # PyTorch's cast
+    assert [t.get_text() for t in panel.texts] == [f"{v:.4g}" for v in on_grid.flatten().tolist()]
+    assert panel.texts[2].get_text() == "448"  # the largest value lands on the largest level
+
+
+def test_the_grids_reuse_the_figure_and_their_states_come_back_from_saved_pixels(monkeypatch):
+    explorer = QuantizationExplorer()
+    explorer.build_widgets()
+    figure = explorer.figure
+    for entry in GRIDS:
+        set_controls(explorer, dtype=entry)
+        assert explorer.figure is figure
+    drawing = explorer._drawing
+    drawn = []
+    draw_artist = drawing.figure.draw_artist
+    monkeypatch.setattr(drawing.figure, "draw_artist", lambda a: drawn.append(a) or draw_artist(a))
+    hits = drawing.saved.hits
+    for entry in GRIDS:
+        set_controls(explorer, dtype=entry)
+    assert drawn == [] and drawing.saved.hits == hits + len(GRIDS) * len(drawing.regions)
+
+
+def test_lesson_03s_comparison_of_the_grids_holds():
+    """Lesson 03's "What to look for", step 7: on random normal values (size 64, seed 0) float8
+    e4m3fn's MSE is larger than int8's at 8 bits, and nf4's smaller than int8's at 4 bits, in
+    either mode."""
+    explorer = QuantizationExplorer()
+
+    def mse(dtype, n_bits, mode="asymmetric"):
+        return explorer.compute(dtype, n_bits, "random normal", 64, 0, mode=mode)["mse"]
+
+    for mode in EXPLORER_MODES:
+        assert mse("float8 e4m3fn", 8) > mse("int8", 8, mode)
+        assert mse("nf4", 4) < mse("int8", 4, mode)
+
+
+def test_a_background_that_comes_back_is_put_back_not_drawn_again():
+    """The histogram's legend names one grid or two, an integer grid or a float8 or NF4 one:
+    each is another background, saved under its key; going back and forth draws each once."""
+    explorer = QuantizationExplorer()
+    cycle = [
+        {"dtype": "int8", "n_bits": 4},
+        {"dtype": "nf4", "n_bits": 4},
+        {"dtype": "nf4", "n_bits": 4, "granularity": "per channel (rows)"},
+        {"dtype": "int8", "n_bits": 4, "granularity": "per channel (rows)"},
+    ]
+    for state in cycle:  # four legends; the x range grows to NF4's +-max|r| and stays
+        explorer.render(tensor_name="random normal", size=64, **state)
+    drawing = explorer._drawing
+    assert drawing.full_draws == 4
+    pictures = [explorer.render(tensor_name="random normal", size=64, **s)[1] for s in cycle]
+    assert drawing.full_draws == 5  # the first legend once more, over the wider x range
+    for state, picture in zip(cycle, pictures, strict=True):
+        _, png = explorer.render(tensor_name="random normal", size=64, **state)
+        assert png == picture and drawing.full_draws == 5
+        assert np.array_equal(decoded(png), drawing.full_render()[:, :, :3]), state

@@ -5,9 +5,10 @@ notebooks/03_explorer.ipynb (outputs cleared, so every widget on the page comes 
 kernel, and the repo's notebook is never saved over), runs all cells from the Run menu, moves
 the bit-width slider with the keyboard, picks a mode, granularities and a group size that does
 not fit (a message, no picture), a clipped range (and checks that asymmetric mode greys the
-range menu out), then another tensor from the dropdown, and checks that the MSE on the page is
-what helper.py computes for those settings. It fails on any JavaScript
-error in the page.
+range menu out), then another tensor from the dropdown, then float8 e4m3fn from the dtype menu
+(the bits slider and the mode greyed out, the bits pinned to 8) and back to int8, and checks
+that the MSE on the page is what helper.py computes for those settings. It fails on any
+JavaScript error in the page.
 
 It also times the explorer as a learner feels it: from a key press on the bit slider to the
 new picture loaded in the page (the image element's ``load`` event), over twelve steps (8 down
@@ -395,6 +396,22 @@ def test_explorer_updates_in_jupyterlab(lab):
             assert explorer.locator(".qe-message").count() == 0
             image_width = explorer.locator("img").evaluate("img => img.naturalWidth")
             assert image_width > 0, "the explorer's picture did not render"
+
+            # A grid of lesson 14: the bits slider is pinned to 8 and greyed out, and so is the
+            # mode; back in int8 the slider is free again, at the 4 bits it had.
+            outlier = {"tensor_name": "normal with one outlier", "size": 16, "seed": 0}
+            _select(explorer, "dtype", "float8 e4m3fn")
+            float8 = _mse_text(dtype="float8 e4m3fn", n_bits=8, **outlier)
+            _wait_for_mse(page, float8, UPDATE_TIMEOUT_MS)
+            assert "pinned to 8" in explorer.locator(".qe-grid").inner_text()
+            assert explorer.get_by_label("mode", exact=True).is_disabled()
+            greyed = "h => h.closest('[disabled]') !== null"
+            assert handle.evaluate(greyed)
+            assert explorer.locator(".widget-readout").first.inner_text().strip() == "8"
+            _select(explorer, "dtype", "int8")
+            _wait_for_mse(page, _mse_text(n_bits=4, **outlier), UPDATE_TIMEOUT_MS)
+            assert not handle.evaluate(greyed)
+            assert explorer.get_by_label("mode", exact=True).is_enabled()
 
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "explorer.png"))

@@ -1,8 +1,8 @@
 """The explorer's picture: one matplotlib figure per layout, redrawn in place.
 
 Part of ``support.explorer`` (see the package's docstring, "How it stays quick"). Imports
-point one way: this module imports ``helper`` and ``support.explorer.compute``; ``widget``
-imports it.
+point one way: this module imports ``helper``, ``support.explorer.settings`` and ``compute``;
+``widget`` imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import torch
 from matplotlib.figure import Figure
 
 from helper import SUPPORTED_DTYPES, dtype_name, get_q_range
-from support.explorer.compute import _percent
+from support.explorer.compute import _grid, _percent
+from support.explorer.settings import EXPLORER_GRIDS, _format_label
 from support.plots import (
     ANNOTATE_MAX_ELEMENTS,
     ERROR_CMAP,
@@ -30,6 +31,11 @@ from support.plots import (
 #: At most this many grid lines (representable levels) are drawn per grid over the histogram;
 #: with more levels (int16 has 65536) every k-th level is drawn.
 MAX_GRID_LINES = 256
+
+#: On a grid that is not evenly spaced (float8, NF4) a grid value is drawn only if it lies at
+#: least this many pixels from the last one drawn, going out from 0 (float8's values crowd
+#: around 0: e4m3fn has 253, and over half of them lie within 1/64 of its largest one).
+MIN_GRID_GAP_PX = 3
 
 #: The explorer writes the values into the heatmap cells when the tensor has at most this many
 #: columns (and at most ``helper.ANNOTATE_MAX_ELEMENTS`` values); narrower cells stay plain.
@@ -247,14 +253,23 @@ class _SavedPixels:
             self.bytes -= dropped
 
 
+class _SavedBackgrounds(_SavedPixels):
+    """The backgrounds of a figure as drawn before, under their ``background_key()``: a
+    background depends on nothing else, so putting its pixels back is drawing it again. At
+    most ``MAX_BYTES`` (about 8 backgrounds of the histogram figure at 72 dpi, 1 MB each)."""
+
+    MAX_BYTES = 8 * 2**20
+
+
 class _BlitDrawing:
     """One figure, drawn in full once, then redrawn by blitting its animated artists.
 
     ``rgba()`` draws the figure without its animated artists (the background) and saves the
-    pixels, the first time and whenever ``background_key()`` changes; otherwise it restores
-    the saved pixels. Then it draws the animated artists on top, region by region (see
-    ``_Region``): a region whose state was drawn before over this background gets its saved
-    pixels back (``_SavedPixels``) instead.
+    pixels under ``background_key()``, the first time a key comes up; when a key comes back
+    (the histogram's legend with one grid, then two, then one again) it restores the saved
+    pixels (``_SavedBackgrounds``). Then it draws the animated artists on top, region by
+    region (see ``_Region``): a region whose state was drawn before over this background gets
+    its saved pixels back (``_SavedPixels``, under the background's key and the state) instead.
     """
 
     figure: Figure
@@ -267,6 +282,7 @@ class _BlitDrawing:
         self._background_key: Any = None
         self.full_draws = 0  # how often the background was drawn (for tests)
         self.saved = _SavedPixels()
+        self.backgrounds = _SavedBackgrounds()
 
     def animated(self) -> list:
         """Every animated artist, in drawing order."""
@@ -312,17 +328,21 @@ class _BlitDrawing:
         """Draw (blit) the current state; returns the canvas's RGBA buffer."""
         canvas = self.figure.canvas
         key = self.background_key()
-        if key != self._background_key:  # (the same background drawn again keeps them)
-            self.saved.clear()  # those pixels lie over another background
         if self._background is None or key != self._background_key:
-            canvas.draw()  # everything that is not animated
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
-            self._background_key = key
-            self.full_draws += 1
+            background = self.backgrounds.get(key)
+            if background is None:  # a background not drawn before (or forgotten)
+                canvas.draw()  # everything that is not animated
+                background = canvas.copy_from_bbox(self.figure.bbox)
+                width, height = canvas.get_width_height()
+                self.backgrounds.put(key, background, 4 * width * height)
+                self.full_draws += 1
+            else:
+                canvas.restore_region(background)
+            self._background, self._background_key = background, key
         else:
             canvas.restore_region(self._background)
         for number, region in enumerate(self.regions):
-            state = (number, region.state())
+            state = (number, key, region.state())  # over this background
             pixels = self.saved.get(state)
             if pixels is None:
                 for artist in region.artists:
@@ -357,10 +377,16 @@ class _BlitDrawing:
 
 def _widest_quantized_title() -> str:
     """The longest title the quantized panel can get (the layout leaves room for it)."""
-    return max((_quantized_title(torch.iinfo(d).bits, d) for d in SUPPORTED_DTYPES), key=len)
+    titles = [_quantized_title(torch.iinfo(d).bits, d) for d in SUPPORTED_DTYPES]
+    titles += [_quantized_title(None, grid) for grid in EXPLORER_GRIDS.values()]
+    return max(titles, key=len)
 
 
-def _quantized_title(n_bits: int, dtype: torch.dtype) -> str:
+def _quantized_title(n_bits: int | None, dtype: torch.dtype | str) -> str:
+    """The quantized panel's title: the integers q, or on a float8 or NF4 grid the grid values
+    (``r' = s * q``; the codes are their indices)."""
+    if isinstance(dtype, str):
+        return f"Grid value q, {_format_label(dtype)}"
     return f"Quantized q, {n_bits}-bit {dtype_name(dtype)}"
 
 
@@ -391,14 +417,19 @@ class _PanelsDrawing(_BlitDrawing):
         self, original, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks, clip=None
     ):
         """Redraw the four panels for new results (tensors of this layout's shape). A clipped
-        range (``clip``) shows in the cells: clipped values sit on the end levels."""
+        range (``clip``) shows in the cells: clipped values sit on the end levels. On a float8
+        or NF4 grid (``dtype`` names it) the quantized panel shows the grid values of the
+        codes, ``r' / s``."""
+        grid = isinstance(dtype, str)
+        if grid:
+            quantized = _grid(dtype)[quantized.long()]
         r, q, r2 = as_2d(original), as_2d(quantized), as_2d(dequantized)
         error = (r - r2).abs()
         low, high = min(r.min(), r2.min()).item(), max(r.max(), r2.max()).item()
         original_panel, quantized_panel, dequantized_panel, error_panel = self.panels
         original_panel.update(r, self.TITLES[0], low, high)
         quantized_panel.update(
-            q, _quantized_title(n_bits, dtype), q.min().item(), q.max().item(), integer=True
+            q, _quantized_title(n_bits, dtype), q.min().item(), q.max().item(), integer=not grid
         )
         dequantized_panel.update(r2, self.TITLES[2], low, high)
         error_panel.update(error, self.TITLES[3], 0.0, error.max().item())
@@ -411,7 +442,9 @@ class _HistogramDrawing(_BlitDrawing):
     With one scale per channel or group there is one grid per block: the grids of the blocks
     with the smallest and the largest scale are drawn, and the title says how many are not.
     A clipped range (symmetric mode) draws dashed lines at ``-alpha`` and ``alpha`` of those
-    blocks, on their end levels: the values beyond them are clipped.
+    blocks, on their end levels: the values beyond them are clipped. On a float8 or NF4 grid
+    the lines are the grid values times the block's scale; those closer than
+    ``MIN_GRID_GAP_PX`` pixels to one drawn are left out, and the title says how many are drawn.
     """
 
     def __init__(self, shape: tuple[int, int], dpi: float) -> None:
@@ -459,7 +492,7 @@ class _HistogramDrawing(_BlitDrawing):
         )
         self.error_panel = _BlitPanel(error_ax, shape, ERROR_CMAP, "Absolute error |r - r'|")
         hist_ax.set_title(widest, fontsize=11)
-        self._legend_key: tuple[int, bool] = (0, False)
+        self._legend_key: tuple[int, bool, bool] = (0, False, False)
         self._set_legend(2, True)  # the longest legend, so the layout leaves room for it
         columns = [[hist_ax], [error_ax, self.error_panel.colorbar.ax]]
         hist_strip, error_strip, band = self.freeze_layout([self.error_panel], columns)
@@ -487,11 +520,18 @@ class _HistogramDrawing(_BlitDrawing):
         r_min, r_max = values.min().item(), values.max().item()
         if self._values is None or not torch.equal(values, self._values):
             self._set_histogram(values, r_min, r_max)
-        text, (grid_low, grid_high), n_grids = self._update_grids(
-            dtype, n_bits, scale, zero_point, blocks, clip, values.numel()
-        )
-        self._set_legend(n_grids, clip is not None)
+        grid = isinstance(dtype, str)
+        if grid:  # the lines' places depend on the x range: set it first
+            chosen, (grid_low, grid_high) = self._value_grids(scale)
+            n_grids = len(chosen)
+        else:
+            text, (grid_low, grid_high), n_grids = self._update_grids(
+                dtype, n_bits, scale, zero_point, blocks, clip, values.numel()
+            )
+        self._set_legend(n_grids, clip is not None, grid)
         self._set_xlim(min(r_min, grid_low, 0.0), max(r_max, grid_high, 0.0))
+        if grid:
+            text = self._update_value_grids(dtype, scale, chosen, blocks, values.numel())
         self.hist_ax.set_title(text, fontsize=11)
         error = as_2d((original - dequantized).abs())
         self.error_panel.update(error, "Absolute error |r - r'|", 0.0, error.max().item())
@@ -519,10 +559,10 @@ class _HistogramDrawing(_BlitDrawing):
             self._xlim = (low - pad, high + pad)
             self.hist_ax.set_xlim(*self._xlim)
 
-    def _set_legend(self, n_grids: int, clipping: bool = False) -> None:
+    def _set_legend(self, n_grids: int, clipping: bool = False, grid: bool = False) -> None:
         """The legend names the drawn grids (one, or the finest and the widest) and, with a
-        clipped range, the dashed lines at its ends."""
-        if (n_grids, clipping) == self._legend_key:
+        clipped range, the dashed lines at its ends. ``grid``: a float8 or NF4 grid."""
+        if (n_grids, clipping, grid) == self._legend_key:
             return
         from matplotlib.legend_handler import HandlerTuple
         from matplotlib.lines import Line2D
@@ -530,7 +570,7 @@ class _HistogramDrawing(_BlitDrawing):
         handles = [self.bars, self.extremes]
         labels = ["values (histogram)", "smallest and largest value"]
         if n_grids == 1:
-            labels.append("levels r = s (q - z)")
+            labels.append("levels r = s \u00b7 grid value" if grid else "levels r = s (q - z)")
         else:
             labels += ["levels, block with the largest s", "levels, block with the smallest s"]
         for color in GRID_COLORS[:n_grids]:
@@ -555,7 +595,7 @@ class _HistogramDrawing(_BlitDrawing):
             fontsize=9,
             handler_map={tuple: HandlerTuple(ndivide=None)},
         )
-        self._legend_key = (n_grids, clipping)
+        self._legend_key = (n_grids, clipping, grid)
 
     def _update_grids(self, dtype, n_bits, scale, zero_point, blocks, clip, n_values):
         """Place the grid lines at the representable levels, and the clipping range's lines;
@@ -617,6 +657,64 @@ class _HistogramDrawing(_BlitDrawing):
             f"widest and finest drawn, {n_blocks - 2:,} not drawn"
         )
         return text, (low, high), 2
+
+    def _value_grids(self, scale) -> tuple[list[int], tuple[float, float]]:
+        """On a float8 or NF4 grid: the blocks whose grids are drawn (the largest scale, and
+        the smallest if there are several) and the x range they span."""
+        scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
+        chosen = [int(scales.argmax())] + ([int(scales.argmin())] if scales.numel() > 1 else [])
+        return chosen, (-scales.max().item(), scales.max().item())
+
+    def _update_value_grids(self, grid: str, scale, chosen: list[int], blocks, n_values) -> str:
+        """Place the lines of a float8 or NF4 grid (``r = s * g`` for every grid value ``g``)
+        for the chosen blocks, within the x range already set; returns the title.
+
+        Going out from 0 on each side, a grid value is drawn only if it lies at least
+        ``MIN_GRID_GAP_PX`` pixels from the last one drawn: every line drawn is a grid value,
+        and the title says how many are."""
+        values = _grid(grid).double()
+        scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
+        low, high = self._xlim
+        min_gap = MIN_GRID_GAP_PX * (high - low) / self.hist_ax.bbox.width
+        self._grid_state = (grid, _fingerprint(scale), blocks, n_values, min_gap)
+        drawn = []
+        for artist, index in zip(self.grids, chosen + [None], strict=False):
+            if index is None:
+                artist.set_segments([])
+                continue
+            x = _thinned(scales[index].item() * values, min_gap)
+            ones = torch.ones_like(x)
+            artist.set_segments(torch.stack([x, 0 * ones, x, ones], 1).reshape(-1, 2, 2).numpy())
+            drawn.append(len(x))
+        self.clip_lines.set_segments([])
+        levels, n_blocks = len(values), scales.numel()
+        count = f"{n_values:,} values"
+        apart = f"at least {MIN_GRID_GAP_PX} px apart"
+        if n_blocks == 1:
+            shown = "" if drawn[0] == levels else f", {drawn[0]} drawn ({apart})"
+            return f"{count}, {levels} grid values{shown}"
+        shown = f"{drawn[0]} and {drawn[1]} drawn" if drawn != [levels] * 2 else "all drawn"
+        return (
+            f"{count}, {levels} grid values per grid, {shown} ({apart})\n{n_blocks:,} grids "
+            f"({blocks}): widest and finest drawn, {n_blocks - 2:,} not drawn"
+        )
+
+
+def _thinned(x: torch.Tensor, min_gap: float) -> torch.Tensor:
+    """The sorted values ``x`` (0 among them) that are drawn: going out from 0 on each side,
+    those at least ``min_gap`` from the last one kept.
+
+    >>> _thinned(torch.tensor([-4.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0]), 0.6).tolist()
+    [-4.0, -1.0, 0.0, 1.0, 2.0]
+    """
+    kept = [0.0]
+    for sign in (1.0, -1.0):
+        last = 0.0
+        for distance in sorted((sign * x)[sign * x > 0].tolist()):  # going out from 0
+            if distance - last >= min_gap:
+                kept.append(sign * distance)
+                last = distance
+    return torch.tensor(sorted(kept), dtype=x.dtype)
 
 
 def drawing_for(

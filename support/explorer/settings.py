@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from helper import SUPPORTED_DTYPES, dtype_name, get_q_range
+from helper import FLOAT8_FORMATS, SUPPORTED_DTYPES, dtype_name, get_q_range
 from support.examples import outlier_tensor, positive_tensor, random_normal_tensor, test_tensor
 
 if TYPE_CHECKING:
@@ -33,8 +33,22 @@ if TYPE_CHECKING:
 #: Side lengths offered for the random tensors (``size`` x ``size``).
 EXPLORER_SIZES: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512)
 
-#: The target dtypes by name, as the dtype menu offers them.
+#: The integer target dtypes by name, as the dtype menu offers them.
 EXPLORER_DTYPES: dict[str, torch.dtype] = {dtype_name(d): d for d in SUPPORTED_DTYPES}
+
+#: The grids that are not evenly spaced (lesson 14), as the dtype menu offers them after the
+#: integer dtypes: menu entry -> the grid's name in ``helper.grid_values``. They are fixed
+#: formats: every block gets one scale ``s = max|block| / max|grid|`` and every value goes to
+#: the nearest grid value (``helper.quantize_to_grid``); the bit width, the mode and the range
+#: menu do not apply to them.
+EXPLORER_GRIDS: dict[str, str] = {
+    "float8 e4m3fn": "e4m3fn",
+    "float8 e5m2": "e5m2",
+    "nf4": "nf4",
+}
+
+#: The width in bits of each grid's codes: float8 codes are bytes, NF4 codes 4 bits.
+GRID_BITS: dict[str, int] = {"e4m3fn": 8, "e5m2": 8, "nf4": 4}
 
 #: The mode menu: asymmetric fits [r_min, r_max], symmetric [-max|r|, max|r|] with z = 0.
 EXPLORER_MODES: tuple[str, ...] = ("asymmetric", "symmetric")
@@ -63,7 +77,6 @@ EXPLORER_RANGES: dict[str, tuple[str, float]] = {
 }
 
 
-#: zlib level for the explorer's PNG pictures (0-9): 1 is several times quicker than
 def lesson_test_tensor(seed: int = 0, size: int = 3) -> torch.Tensor:
     """The lessons' 3x3 test tensor (float32); ``seed`` and ``size`` are ignored."""
     return test_tensor()
@@ -108,19 +121,62 @@ def _tensor_sources() -> dict[str, Callable[[int, int], torch.Tensor]]:
     return getattr(package, "TENSOR_SOURCES", TENSOR_SOURCES)
 
 
-def _explorer_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"int8"`` -> ``torch.int8``; a torch dtype is checked and returned as it is."""
+def _explorer_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    """A dtype menu entry as the quantizer takes it: ``"int8"`` -> ``torch.int8``, and a grid
+    (``EXPLORER_GRIDS``) -> its name in helper: ``"float8 e4m3fn"`` -> ``"e4m3fn"``. A torch
+    dtype is checked and returned as it is, except ``torch.float8_e4m3fn`` and
+    ``torch.float8_e5m2``, which name their grids.
+
+    >>> _explorer_dtype("int8"), _explorer_dtype("nf4"), _explorer_dtype(torch.float8_e5m2)
+    (torch.int8, 'nf4', 'e5m2')
+    """
     if isinstance(dtype, str):
+        if dtype in EXPLORER_GRIDS:
+            return EXPLORER_GRIDS[dtype]
         if dtype not in EXPLORER_DTYPES:
-            raise TypeError(f"unknown dtype {dtype!r}: choose one of {', '.join(EXPLORER_DTYPES)}.")
+            menu = ", ".join([*EXPLORER_DTYPES, *EXPLORER_GRIDS])
+            raise TypeError(f"unknown dtype {dtype!r}: choose one of {menu}.")
         return EXPLORER_DTYPES[dtype]
+    for name, fmt in FLOAT8_FORMATS.items():
+        if dtype == fmt.dtype:
+            return name
     get_q_range(dtype)  # a clear TypeError for anything that is not a supported dtype
     return dtype
 
 
+def _format_label(dtype: torch.dtype | str) -> str:
+    """How the explorer names a dtype or a grid (``_explorer_dtype``'s answer) in its text.
+
+    >>> _format_label(torch.int8), _format_label("e4m3fn"), _format_label("nf4")
+    ('int8', 'float8 e4m3fn', 'nf4')
+    """
+    if isinstance(dtype, str):
+        return next(entry for entry, name in EXPLORER_GRIDS.items() if name == dtype)
+    return dtype_name(dtype)
+
+
+def _grid_bits(settings: dict[str, Any]) -> int | None:
+    """The fixed width of the chosen grid (8 for float8, 4 for NF4); ``None`` for an integer
+    dtype, whose bit width the learner chooses. An unknown dtype gives ``None`` too (the
+    redraw says what is wrong with it)."""
+    try:
+        dtype = _explorer_dtype(settings["dtype"])
+    except TypeError:
+        return None
+    return GRID_BITS[dtype] if isinstance(dtype, str) else None
+
+
+def _integer_grid(settings: dict[str, Any]) -> bool:
+    """The mode and the range menu apply to integer dtypes only: a float8 or NF4 grid is
+    scaled by every block's absmax, with 0 a level of its own."""
+    return _grid_bits(settings) is None
+
+
 def _dtype_bits(settings: dict[str, Any]) -> int:
-    """The width in bits of the chosen dtype: the largest bit width the slider offers."""
-    return torch.iinfo(_explorer_dtype(settings["dtype"])).bits
+    """The width in bits of the chosen dtype (or grid): the largest bit width the slider
+    offers."""
+    dtype = _explorer_dtype(settings["dtype"])
+    return GRID_BITS[dtype] if isinstance(dtype, str) else torch.iinfo(dtype).bits
 
 
 def _grouped(settings: dict[str, Any]) -> bool:
@@ -129,8 +185,9 @@ def _grouped(settings: dict[str, Any]) -> bool:
 
 
 def _symmetric(settings: dict[str, Any]) -> bool:
-    """The range menu works only in symmetric mode (helper's clipping ranges are symmetric)."""
-    return settings.get("mode") == "symmetric"
+    """The range menu works only in symmetric mode (helper's clipping ranges are symmetric),
+    and on integer dtypes only."""
+    return settings.get("mode") == "symmetric" and _integer_grid(settings)
 
 
 @dataclass(frozen=True)
@@ -144,7 +201,11 @@ class ExplorerControl:
     recomputes a slider's maximum from all current values whenever any of them changes, and
     ``active_from(settings)``, if given, greys the control out while it returns False (the
     group size, unless the granularity is per group); a greyed-out control's value is not
-    used, its default is. ``tooltip`` is shown when the pointer rests on the control.
+    used, its default is. ``fixed_from(settings)``, if given, pins the control: while it
+    returns a value (not ``None``), the control shows that value, greyed out, and that value
+    is used (the bits slider shows a fixed format's width: 8 for float8, 4 for NF4); when it
+    returns ``None`` again, the control gets back the value it had before. ``tooltip`` is
+    shown when the pointer rests on the control.
     """
 
     name: str
@@ -157,6 +218,7 @@ class ExplorerControl:
     high_from: Callable[[dict[str, Any]], int] | None = None
     active_from: Callable[[dict[str, Any]], bool] | None = None
     tooltip: str = ""
+    fixed_from: Callable[[dict[str, Any]], Any] | None = None
 
     def make_widget(self, explorer: QuantizationExplorer):
         """The ipywidgets widget for this control, set to its default value."""
@@ -195,9 +257,43 @@ EXPLORER_CONTROLS: list[ExplorerControl] = [
     ),
     ExplorerControl("size", "size (random tensors)", "dropdown", 16, options=EXPLORER_SIZES),
     ExplorerControl("seed", "seed", "number", 0, low=0, high=2**31 - 1),
-    ExplorerControl("dtype", "dtype", "dropdown", "int8", options=tuple(EXPLORER_DTYPES)),
-    ExplorerControl("n_bits", "bits", "slider", 8, low=2, high=8, high_from=_dtype_bits),
-    ExplorerControl("mode", "mode", "dropdown", "asymmetric", options=EXPLORER_MODES),
+    ExplorerControl(
+        "dtype",
+        "dtype",
+        "dropdown",
+        "int8",
+        options=(*EXPLORER_DTYPES, *EXPLORER_GRIDS),
+        tooltip=(
+            "Where the values are stored: an integer dtype (an evenly spaced grid), or a grid "
+            "that is not evenly spaced (lesson 14): float8 e4m3fn or e5m2, or NF4."
+        ),
+    ),
+    ExplorerControl(
+        "n_bits",
+        "bits",
+        "slider",
+        8,
+        low=2,
+        high=8,
+        high_from=_dtype_bits,
+        fixed_from=_grid_bits,
+        tooltip=(
+            "How many bits of the integer dtype the quantizer uses. float8 and NF4 are fixed "
+            "formats (8 and 4 bits): the slider is pinned to their width and greyed out."
+        ),
+    ),
+    ExplorerControl(
+        "mode",
+        "mode",
+        "dropdown",
+        "asymmetric",
+        options=EXPLORER_MODES,
+        active_from=_integer_grid,
+        tooltip=(
+            "Integer dtypes only: asymmetric fits [r_min, r_max], symmetric [-max|r|, max|r|] "
+            "with z = 0. float8 and NF4 always scale each block by max|r| (0 is a grid value)."
+        ),
+    ),
     ExplorerControl(
         "range_method",
         "range",
@@ -208,7 +304,8 @@ EXPLORER_CONTROLS: list[ExplorerControl] = [
         tooltip=(
             "How the symmetric range [-alpha, alpha] of every block is chosen (lesson 13): "
             "min-max clips nothing; a percentile of |r|, or the alpha with the smallest MSE, "
-            "clips the largest values. Symmetric mode only: these ranges are symmetric."
+            "clips the largest values. Symmetric mode only: these ranges are symmetric. "
+            "Integer dtypes only: float8 and NF4 take max|r| of every block."
         ),
     ),
     ExplorerControl(

@@ -16,18 +16,20 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 
-from helper import PACK_BITS, dtype_name, get_q_range, quantization_error
+from helper import FLOAT8_FORMATS, PACK_BITS, get_q_range, quantization_error
 from support.explorer.compute import (
     _as_result,
     _blocks_phrase,
     _busiest_share,
     _clipping_check,
     _format_param,
+    _grid,
     _ordinal,
     _percent,
     estimate_check,
     explorer_quantize,
     format_number,
+    grid_step_mse,
     packed_bytes,
     unreachable_level,
 )
@@ -35,8 +37,10 @@ from support.explorer.drawing import _HistogramDrawing, _PanelsDrawing, drawing_
 from support.explorer.settings import (
     _CORE_SETTINGS,
     EXPLORER_CONTROLS,
+    GRID_BITS,
     ExplorerControl,
     _explorer_dtype,
+    _format_label,
     _tensor_sources,
 )
 
@@ -72,6 +76,7 @@ class QuantizationExplorer:
         self.box = None
         self._drawing: _PanelsDrawing | _HistogramDrawing | None = None
         self._syncing = False
+        self._unpinned: dict[str, Any] = {}  # a pinned control's value from before its pin
 
     # -- the numbers ----------------------------------------------------------------------
 
@@ -79,14 +84,26 @@ class QuantizationExplorer:
     def settings(self) -> dict[str, Any]:
         """The current value of every control (the defaults before the widgets exist). A
         greyed-out control gives its default: its value is not used (the range menu keeps
-        its choice while the mode is asymmetric, and min-max is what asymmetric mode gets)."""
+        its choice while the mode is asymmetric, and min-max is what asymmetric mode gets).
+        A pinned control gives its pinned value (the bits of a float8 or NF4 grid)."""
         defaults = {control.name: control.default for control in self.controls}
         if not self.widgets:
-            return defaults
+            return self._pin(defaults)
         values = {name: widget.value for name, widget in self.widgets.items()}
         for control in self.controls:
             if control.active_from is not None and not control.active_from(values):
                 values[control.name] = defaults[control.name]
+        return self._pin(values)
+
+    def _pin(self, values: dict[str, Any], given: Sequence[str] = ()) -> dict[str, Any]:
+        """``values`` with every pinned control (``ExplorerControl.fixed_from``) set to its
+        pinned value, except those named in ``given`` (set explicitly by the caller)."""
+        for control in self.controls:
+            if control.fixed_from is None or control.name in given:
+                continue
+            fixed = control.fixed_from(values)
+            if fixed is not None:
+                values[control.name] = fixed
         return values
 
     def tensor(self, tensor_name: str, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -116,12 +133,19 @@ class QuantizationExplorer:
         """The numbers the explorer shows for these settings, as a dict.
 
         ``options`` are the other controls' values (``mode``, ``range_method``,
-        ``granularity``, ``group_size``); a control left out takes its default. Keys: the
-        settings themselves,
-        ``shape``, ``q_min``/``q_max``, ``block_size`` and ``n_scales`` (blocks, one scale
+        ``granularity``, ``group_size``); a control left out takes its default. ``dtype`` is a
+        name of the dtype menu (``"int8"``, ..., ``"float8 e4m3fn"``, ``"float8 e5m2"``,
+        ``"nf4"``) or a torch dtype. On a float8 or NF4 grid, a fixed format, ``n_bits`` is
+        ``None`` or the format's width (8 or 4), the mode does not change the result and the
+        range is min-max (see ``explorer_quantize_to_grid``). Keys: the
+        settings themselves, ``grid`` (helper's name of the grid, ``"e4m3fn"``, ``"e5m2"`` or
+        ``"nf4"``, else ``None``),
+        ``shape``, ``q_min``/``q_max`` (on a grid: the codes, 0 to the number of grid values
+        minus 1), ``block_size`` and ``n_scales`` (blocks, one scale
         each), ``scale`` and ``zero_point`` (numbers for one block, else tensors of one value
-        per block), ``mse`` (``quantization_error``), ``max_error`` (largest absolute error),
-        ``theory_mse`` (``s**2 / 12``, averaged over the elements), ``estimate`` and
+        per block; on a grid the zero point is ``None``), ``mse`` (``quantization_error``),
+        ``max_error`` (largest absolute error), ``theory_mse`` (``s**2 / 12``, averaged over the
+        elements; on a grid with every value's local step: ``grid_step_mse``), ``estimate`` and
         ``estimate_note`` (see ``estimate_check``), ``bytes_before`` (float32),
         ``bytes_after`` (stored in ``dtype``), ``bytes_params`` (the scales as float32, and
         the zero points in ``dtype`` unless symmetric), ``bytes_packed`` (packed as lesson 12
@@ -149,33 +173,47 @@ class QuantizationExplorer:
         keys += ("mse", "max_error", "theory_mse", "estimate", "estimate_note", "bytes_before")
         keys += ("bytes_after", "bytes_params", "bytes_packed", "levels", "levels_used")
         keys += ("unreachable_level",)
-        keys += ("clip_range", "clipped", "clip_mse", "range_note")
+        keys += ("clip_range", "clipped", "clip_mse", "range_note", "grid")
         numbers = dict(settings, **dict.fromkeys(keys + ("message",)))
         extra = {k: v for k, v in settings.items() if k not in _CORE_SETTINGS}
         try:
             tensor = self.tensor(settings["tensor_name"], settings["size"], settings["seed"])
             dtype, n_bits = _explorer_dtype(settings["dtype"]), settings["n_bits"]
-            q_min, q_max = get_q_range(dtype, n_bits)
+            if isinstance(dtype, str):  # a float8 or NF4 grid: the codes are indices into it
+                q_min, q_max = 0, len(_grid(dtype)) - 1
+            else:
+                q_min, q_max = get_q_range(dtype, n_bits)
             result = _as_result(self.quantizer(tensor, dtype, n_bits, **extra), tensor)
             mse = quantization_error(tensor, result.dequantized).item()
         except (ValueError, TypeError) as error:
             numbers["message"] = str(error)
             return numbers, None
+        grid = dtype if isinstance(dtype, str) else None
+        if grid is not None and n_bits is None:
+            n_bits = numbers["n_bits"] = GRID_BITS[grid]
         quantized, dequantized, block_size = result.quantized, result.dequantized, result.block_size
         scales = torch.as_tensor(result.scale, dtype=torch.float64)
         n_scales = scales.numel()
         if n_scales == 1:  # one block: plain numbers, as the lessons' functions return them
-            scale, zero_point = scales.item(), int(torch.as_tensor(result.zero_point).item())
+            scale = scales.item()
+            zero_point = None if grid else int(torch.as_tensor(result.zero_point).item())
             theory_mse = scale**2 / 12
         else:  # blocks are all the same size: the average over elements is over blocks
             scale, zero_point = result.scale, result.zero_point
             theory_mse = scales.square().mean().item() / 12
+        if grid is not None:  # not evenly spaced: each value's own step
+            theory_mse = grid_step_mse(tensor, grid, scales, block_size)
         n_values = tensor.numel()
         busiest = partial(_busiest_share, quantized, scales, block_size, q_min)
         clip, clipped, clip_mse, clip_range = None, 0, 0.0, None
         if result.clip_range is None:
             estimate, note = estimate_check(
-                mse, theory_mse, n_values, busiest, n_values // n_scales
+                mse,
+                theory_mse,
+                n_values,
+                busiest,
+                n_values // n_scales,
+                estimate="s\u00b2/12" if grid is None else "step\u00b2/12",
             )
         else:
             alpha = torch.as_tensor(result.clip_range, dtype=torch.float64)
@@ -184,9 +222,9 @@ class QuantizationExplorer:
                 tensor, dequantized, alpha, scales, block_size, busiest, n_values // n_scales
             )
             clip = (alpha, clipped)
-        stores_zero = settings.get("mode") != "symmetric"
+        stores_zero = settings.get("mode") != "symmetric" and grid is None
         unreachable = None
-        if self.quantizer is explorer_quantize:  # a quantizer of one's own may use q_min
+        if self.quantizer is explorer_quantize and grid is None:  # one's own may use q_min
             unreachable = unreachable_level(q_min, q_max, settings.get("mode"))
         numbers.update(
             shape=tuple(tensor.shape),
@@ -214,6 +252,7 @@ class QuantizationExplorer:
             clipped=clipped,
             clip_mse=clip_mse,
             range_note=result.range_note,
+            grid=grid,
         )
         blocks = _blocks_phrase(tuple(tensor.shape), tuple(block_size))
         drawn = (tensor, quantized, dequantized, dtype, n_bits, scale, zero_point, blocks, clip)
@@ -236,7 +275,7 @@ class QuantizationExplorer:
 
         ``png`` is ``None`` when the settings fail (``numbers["message"]`` says why).
         """
-        numbers, results = self._run({**self.settings, **settings})
+        numbers, results = self._run(self._pin({**self.settings, **settings}, given=settings))
         if results is None:
             return numbers, None
         self._draw(numbers, results)
@@ -247,14 +286,16 @@ class QuantizationExplorer:
         tensor, dtype, n_bits = results[0], results[3], results[4]
         drawing = self._layout_for(tensor)
         drawing.update(*results)
-        how = [numbers.get("mode"), numbers.get("granularity")]
+        grid = numbers["grid"] is not None
+        how = ["absmax scale" if grid else numbers.get("mode"), numbers.get("granularity")]
         if numbers["clip_range"] is not None and isinstance(numbers.get("range_method"), str):
             how.insert(1, f"{numbers['range_method']} range")
         if how[-1] == "per group":
             how[-1] = f"per group of {numbers.get('group_size')}"
         how = "".join(f", {text}" for text in how if isinstance(text, str))
+        what = _format_label(dtype) if grid else f"{n_bits}-bit {_format_label(dtype)}"
         drawing.suptitle.set_text(
-            f"{numbers['tensor_name']}, {n_bits}-bit {dtype_name(dtype)}{how}: "
+            f"{numbers['tensor_name']}, {what}{how}: "
             f"MSE = {format_number(numbers['mse'])}, "
             f"largest error = {format_number(numbers['max_error'])}"
         )
@@ -278,15 +319,22 @@ class QuantizationExplorer:
                 f"<b>These settings do not work together:</b> {html.escape(numbers['message'])}"
                 "</p></div>"
             )
-        dtype = dtype_name(_explorer_dtype(numbers["dtype"]))
+        dtype = _format_label(_explorer_dtype(numbers["dtype"]))
+        grid = numbers.get("grid")
         values = math.prod(numbers["shape"])
         n_scales = numbers["n_scales"]
         blocks = _blocks_phrase(numbers["shape"], numbers["block_size"])
+        if grid is None:
+            zero_point = _format_param(numbers["zero_point"], "zero point")
+            estimate_label = "s\u00b2/12 (estimate)"
+        else:
+            zero_point = "none: r\u2032 = s \u00b7 grid value"
+            estimate_label = "step\u00b2/12 (estimate)"
         cells = [
             ("scale s", "qe-scale", _format_param(numbers["scale"], "scale", blocks)),
-            ("zero point z", "qe-zero-point", _format_param(numbers["zero_point"], "zero point")),
+            ("zero point z", "qe-zero-point", zero_point),
             ("MSE (measured)", "qe-mse", format_number(numbers["mse"])),
-            ("s\u00b2/12 (estimate)", "qe-theory-mse", format_number(numbers["theory_mse"])),
+            (estimate_label, "qe-theory-mse", format_number(numbers["theory_mse"])),
             ("max error", "qe-max-error", format_number(numbers["max_error"])),
             ("levels in use", "qe-levels", f"{numbers['levels_used']:,} of {numbers['levels']:,}"),
         ]
@@ -322,21 +370,58 @@ class QuantizationExplorer:
             numbers[k] for k in ("bytes_before", "bytes_after", "bytes_params", "bytes_packed")
         )
         scales = "1 scale" if n_scales == 1 else f"{n_scales:,} scales"
-        zeros = "" if numbers.get("mode") == "symmetric" else " and zero points"
+        no_zeros = numbers.get("mode") == "symmetric" or grid is not None
+        zeros = "" if no_zeros else " and zero points"
         if n_scales == 1 and zeros:
             zeros = " and zero point"
+        grid_note = "" if grid is None else QuantizationExplorer._grid_html(grid, dtype)
+        stored = dtype if grid is None or grid in FLOAT8_FORMATS else "uint8 codes"
         return (
             '<div class="qe-numbers">'
-            f"<table><tr>{head}</tr><tr>{row}</tr></table>{range_note}"
+            f"<table><tr>{head}</tr><tr>{row}</tr></table>{grid_note}{range_note}"
             f'<p class="qe-estimate qe-estimate-{estimate}" style="color:{colour};'
             f'line-height:1.4">{html.escape(numbers["estimate_note"])}</p>'
             f'<p class="qe-memory" style="line-height:1.4">Memory of the {values:,} values: '
             f'<span class="qe-bytes-before">{before:,}</span> bytes as float32 &rarr; '
-            f'<span class="qe-bytes-after">{after:,}</span> bytes stored as {dtype} '
+            f'<span class="qe-bytes-after">{after:,}</span> bytes stored as {stored} '
             f"({before / after:.3g}x smaller), plus {scales}{zeros}: "
             f'<span class="qe-bytes-params">{params:,}</span> bytes; '
             f"{QuantizationExplorer._packed_html(numbers)}</p>"
             "</div>"
+        )
+
+    @staticmethod
+    def _grid_html(grid: str, label: str) -> str:
+        """What a float8 or NF4 grid is, how the explorer quantizes onto it, and why the bits,
+        the mode and the range controls are greyed out (they apply to integer dtypes)."""
+        values = _grid(grid)
+        top, width = values.abs().max().item(), GRID_BITS[grid]
+        scale = f"s = max|block| / {top:g}"
+        if top == 1:
+            scale = "s = max|block| (its largest grid value is 1: QLoRA's absmax)"
+        if grid in FLOAT8_FORMATS:
+            fmt = FLOAT8_FORMATS[grid]
+            what = (
+                f"a fixed {width}-bit float format (1 sign, {fmt.exponent_bits} exponent and "
+                f"{fmt.mantissa_bits} mantissa bits, bias {fmt.bias}): {len(values)} finite "
+                f"values from -{top:g} to {top:g}, evenly spaced between neighbouring powers of "
+                "two with a step that doubles from one to the next (the subnormals near 0 share "
+                "the smallest), so they are finest near 0"
+            )
+            tie = "; a tie goes to the even float8 encoding, as PyTorch's cast rounds"
+        else:
+            what = (
+                f"QLoRA's fixed {width}-bit format: {len(values)} levels at quantiles of a normal "
+                f"distribution, from {values.min().item():g} to {top:g}, with an exact 0"
+            )
+            tie = ""
+        return (
+            f'<p class="qe-grid" style="line-height:1.4"><b>{label}</b> is {what}. Every '
+            f"block gets one scale {scale} and every value goes to the "
+            f"nearest grid value (helper.quantize_to_grid{tie}); the codes are indices into the "
+            f"grid. The bits slider is pinned to {width}; the mode and the range menu apply to "
+            "integer dtypes only and are greyed out. The estimate step\u00b2/12 uses every "
+            "value's own step: the gap between the two grid values around it, times s.</p>"
         )
 
     @staticmethod
@@ -410,20 +495,31 @@ class QuantizationExplorer:
         return numbers
 
     def _sync_limits(self) -> None:
-        """Update slider maxima and greyed-out controls that follow other controls (the bits
-        follow the dtype, the group size the granularity)."""
+        """Update slider maxima, pinned values and greyed-out controls that follow other
+        controls (the bits follow the dtype, and are pinned on a float8 or NF4 grid; the mode
+        and the range follow the dtype, the group size the granularity)."""
         self._syncing = True  # a clamped value must not trigger a redraw of its own
         try:
             settings = self.settings
             for control in self.controls:
                 widget = self.widgets[control.name]
+                fixed = None if control.fixed_from is None else control.fixed_from(settings)
+                if fixed is not None and control.name not in self._unpinned:
+                    self._unpinned[control.name] = widget.value  # before a new maximum clamps it
                 if control.high_from is not None:
                     try:
                         widget.max = control.high_from(settings)
                     except (ValueError, TypeError):
                         pass  # the redraw shows what is wrong with the settings
-                if control.active_from is not None:
-                    widget.disabled = not control.active_from(settings)
+                if fixed is not None:
+                    widget.value = fixed
+                elif control.name in self._unpinned:  # unpinned: the value from before
+                    before = self._unpinned.pop(control.name)
+                    if control.kind == "slider":
+                        before = min(max(before, widget.min), widget.max)
+                    widget.value = before
+                active = control.active_from is None or control.active_from(settings)
+                widget.disabled = fixed is not None or not active
         finally:
             self._syncing = False
 
