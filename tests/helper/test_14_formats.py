@@ -2,7 +2,7 @@
 
 The float8 decoder is checked against PyTorch's own float8 dtypes, every one of the 256 codes of
 both formats, bit for bit (NaNs as NaNs, -0 as -0). NF4 is checked against the table that
-bitsandbytes publishes (csrc/kernels.cu) and QLoRA uses. The grid quantizer is checked against
+bitsandbytes publishes (functional.py, get_4bit_type) and QLoRA uses. The grid quantizer is checked against
 PyTorch's float8 casts for every block size, ties included, and, with hypothesis, for its error
 bound: inside the range, no value is further than half the local spacing from its grid value.
 Bad input is in test_bad_input.py.
@@ -14,6 +14,7 @@ import math
 
 import pytest
 import torch
+from conftest import NF4_PUBLISHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,26 +31,6 @@ from helper import (
 
 FORMATS = list(FLOAT8_FORMATS)
 DTYPES = {"e4m3fn": torch.float8_e4m3fn, "e5m2": torch.float8_e5m2}
-
-#: NF4 as bitsandbytes publishes it (csrc/kernels.cu, the table QLoRA's kernels use).
-NF4_TABLE = [
-    -1.0,
-    -0.6961928009986877,
-    -0.5250730514526367,
-    -0.39491748809814453,
-    -0.28444138169288635,
-    -0.18477343022823334,
-    -0.09105003625154495,
-    0.0,
-    0.07958029955625534,
-    0.16093020141124725,
-    0.24611230194568634,
-    0.33791524171829224,
-    0.44070982933044434,
-    0.5626170039176941,
-    0.7229568362236023,
-    1.0,
-]
 
 
 def torch_codes(fmt: str) -> torch.Tensor:
@@ -125,7 +106,7 @@ def test_the_grid_is_every_finite_value_once_sorted(fmt, size, zero_at, largest)
 def test_nf4_reproduces_the_published_table():
     levels = nf4_levels()
     assert levels.dtype == torch.float32 and len(levels) == 16
-    assert (levels.double() - torch.tensor(NF4_TABLE, dtype=torch.float64)).abs().max() < 1e-6
+    assert (levels.double() - torch.tensor(NF4_PUBLISHED, dtype=torch.float64)).abs().max() < 1e-6
     assert levels[7] == 0 and levels[0] == -1 and levels[-1] == 1
     assert int((levels > 0).sum()) == 8 and int((levels < 0).sum()) == 7  # asymmetric halves
 
@@ -137,7 +118,9 @@ def test_qloras_formula_starts_at_minus_infinity_and_misses_the_table():
     q = (quantile(i / 17) + quantile((i + 1) / 17)) / 2
     assert q[0] == -math.inf
     assert not torch.allclose(
-        q[1:-1] / q[1:-1].abs().max(), torch.tensor(NF4_TABLE[1:-1], dtype=torch.float64), atol=1e-3
+        q[1:-1] / q[1:-1].abs().max(),
+        torch.tensor(NF4_PUBLISHED[1:-1], dtype=torch.float64),
+        atol=1e-3,
     )
 
 
