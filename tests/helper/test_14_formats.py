@@ -2,9 +2,10 @@
 
 The float8 decoder is checked against PyTorch's own float8 dtypes, every one of the 256 codes of
 both formats, bit for bit (NaNs as NaNs, -0 as -0). NF4 is checked against the table that
-bitsandbytes publishes (functional.py, get_4bit_type) and QLoRA uses. The grid quantizer is checked against
-PyTorch's float8 casts for every block size, ties included, and, with hypothesis, for its error
-bound: inside the range, no value is further than half the local spacing from its grid value.
+bitsandbytes publishes (functional.py, get_4bit_type) and QLoRA uses. The grid quantizer is
+checked against PyTorch's float8 casts for every block size, ties included, and, with
+hypothesis, for its error bound: inside the range, no value is further than half the local
+spacing from its grid value.
 Bad input is in test_bad_input.py.
 """
 
