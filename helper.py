@@ -1895,7 +1895,8 @@ def quantize_to_grid(
     blocks = block_shapes(r.shape, block_size)
     view = r.reshape(blocks.view_shape)
     r_min, r_max = _range_per_block(view, blocks)  # float64, checked finite
-    scale = checks.float32_grid_scale(torch.maximum(-r_min, r_max) / values.abs().max().double())
+    hint = "divide the tensor by a power of 2 first, and multiply the result back."
+    scale = checks.float32_scale(torch.maximum(-r_min, r_max) / values.abs().max(), hint)
     scale = torch.where(scale > 0, scale, 1.0)  # zeros, or too small for float32: any scale
     x = view / scale.to(view.dtype)
     middles = (values[1:].double() + values[:-1].double()) / 2  # exact in float64
@@ -1919,7 +1920,10 @@ def dequantize_from_grid(
     values = grid_values(grid)
     q = checks.grid_codes(codes, len(values))
     blocks = block_shapes(q.shape, block_size)
-    scale = checks.grid_scale(scale, blocks.param_shape, blocks.n_blocks)
+    scale = checks.block_param(
+        scale, blocks.param_shape, blocks.n_blocks, "scale", "quantize_to_grid"
+    )
+    scale = checks.scale(scale, torch.Size(blocks.view_shape), torch.float32)
     return (values[q].reshape(blocks.view_shape) * scale).reshape(q.shape)
 
 

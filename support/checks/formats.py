@@ -80,18 +80,6 @@ def grid_tensor(grid: Any) -> torch.Tensor:
     return values
 
 
-def float32_grid_scale(scale: torch.Tensor) -> torch.Tensor:
-    """A grid scale (float64) as float32, or a ``ValueError`` if it does not fit."""
-    converted = scale.to(torch.float32)
-    if not bool(torch.isfinite(converted).all()):
-        raise ValueError(
-            "the scale max|block| / max|grid| does not fit in float32 (a block reaches beyond "
-            "about 3.4e38 times the grid's largest value): divide the tensor by a power of 2 "
-            "first, and multiply the result back."
-        )
-    return converted
-
-
 def grid_codes(codes: Any, n_values: int) -> torch.Tensor:
     """Codes into a grid of ``n_values`` values: an integer tensor with values in
     ``0..n_values - 1``; returned as int64."""
@@ -114,30 +102,6 @@ def grid_codes(codes: Any, n_values: int) -> torch.Tensor:
     return codes
 
 
-def grid_scale(scale: Any, param_shape: tuple[int, ...], n_blocks: tuple[int, ...]) -> torch.Tensor:
-    """One positive finite scale per block (shape ``n_blocks``, or one number), float32 in
-    ``param_shape``."""
-    if not isinstance(scale, torch.Tensor):
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
-            raise TypeError(f"scale must be a number or a tensor, got {type(scale).__name__}.")
-        scale = torch.tensor(float(scale))
-    not_meta(scale, "scale")
-    if not scale.is_floating_point():
-        raise TypeError(f"scale must be a float tensor, got {dtype_name(scale.dtype)}.")
-    if scale.numel() != 1 and tuple(scale.shape) != tuple(n_blocks):
-        raise ValueError(
-            f"scale has shape {tuple(scale.shape)}, but this block size needs one per block, "
-            f"shape {tuple(n_blocks)}: pass what quantize_to_grid returned."
-        )
-    scale = scale.detach().to(torch.float32)
-    if not bool(torch.isfinite(scale).all()) or not bool((scale > 0).all()):
-        raise ValueError("every scale must be a positive, finite number (in float32).")
-    return scale.reshape((1,) * len(param_shape) if scale.numel() == 1 else param_shape)
-
-
-# -- fake quantization with the straight-through estimator (section 15) ------------------------
-
-
 def _level(value: Any, name: str) -> int:
     if not is_whole(value):
         raise TypeError(
@@ -155,53 +119,52 @@ def trainable_tensor(tensor: Any, name: str = "tensor") -> torch.Tensor:
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
 
 
+def _broadcasting(value: Any, name: str, r: torch.Tensor) -> torch.Tensor:
+    """A number, or a real tensor that broadcasts against ``r``: its finite values, float64."""
+    if isinstance(value, torch.Tensor):
+        not_meta(value, name)
+        if value.is_complex() or value.dtype == torch.bool or value.numel() == 0:
+            raise TypeError(f"{name} must be a real number or a non-empty real tensor.")
+        try:
+            fits = torch.broadcast_shapes(value.shape, r.shape) == r.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{name} of shape {tuple(value.shape)} does not broadcast against the tensor's "
+                f"shape {tuple(r.shape)}: give one value, or one per channel shaped to "
+                "broadcast (e.g. (rows, 1) for one per row)."
+            )
+        values = value.detach().double()
+    elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}.")
+    else:
+        values = torch.tensor(float(value), dtype=torch.float64)
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    return values
+
+
 def ste_args(tensor: Any, scale: Any, zero_point: Any, q_min: Any, q_max: Any):
     """``fake_quantize_ste``'s arguments: a float tensor (its graph kept, so gradients flow),
-    a positive finite scale and a zero point (numbers or tensors that broadcast against it)
-    and ``q_min < q_max``; returned as ``(r, scale, zero_point, q_min, q_max)``."""
+    a positive finite scale and a whole zero point in ``[q_min, q_max]`` (numbers or tensors
+    that broadcast against it) and ``q_min < q_max``; returned as ``(r, scale, zero_point,
+    q_min, q_max)``, a tensor scale in the tensor's dtype (a learned one keeps its graph)."""
     r = trainable_tensor(tensor)
     q_min, q_max = _level(q_min, "q_min"), _level(q_max, "q_max")
     if q_min >= q_max:
         raise ValueError(f"q_min must be below q_max, got q_min={q_min}, q_max={q_max}.")
-    checked = []
-    for name, value in (("scale", scale), ("zero_point", zero_point)):
-        if isinstance(value, torch.Tensor):
-            not_meta(value, name)
-            if value.is_complex() or value.dtype == torch.bool or value.numel() == 0:
-                raise TypeError(f"{name} must be a real number or a non-empty real tensor.")
-            try:
-                shape = torch.broadcast_shapes(value.shape, r.shape)
-            except RuntimeError:
-                shape = None
-            if shape != r.shape:
-                raise ValueError(
-                    f"{name} of shape {tuple(value.shape)} does not broadcast against the tensor's "
-                    f"shape {tuple(r.shape)}: give one value, or one per channel shaped to "
-                    "broadcast (e.g. (rows, 1) for one per row)."
-                )
-            values = value.detach().double()
-        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}.")
-        else:
-            values = torch.tensor(float(value), dtype=torch.float64)
-        if not bool(torch.isfinite(values).all()):
-            raise ValueError(f"{name} must be finite, got {value!r}.")
-        checked.append(value)
-    scale, zero_point = checked
-    s = scale.detach().double() if isinstance(scale, torch.Tensor) else torch.tensor(float(scale))
+    s = _broadcasting(scale, "scale", r)
     if not bool((s > 0).all()) or not bool((s.to(r.dtype) > 0).all()):
         raise ValueError(f"scale must be positive (and not 0 in {dtype_name(r.dtype)}).")
-    z = zero_point.detach().double() if isinstance(zero_point, torch.Tensor) else None
-    zero_values = z if z is not None else torch.tensor(float(zero_point), dtype=torch.float64)
-    if not bool((zero_values == zero_values.round()).all()) or not bool(
-        ((zero_values >= q_min) & (zero_values <= q_max)).all()
-    ):
+    z = _broadcasting(zero_point, "zero_point", r)
+    if not bool((z == z.round()).all()) or not bool(((z >= q_min) & (z <= q_max)).all()):
         raise ValueError(
             f"zero_point must be a whole number from q_min={q_min} to q_max={q_max}, got "
             f"{zero_point!r}."
         )
-    if isinstance(scale, torch.Tensor) and scale.is_floating_point():
-        scale = scale if scale.dtype == r.dtype else scale.to(r.dtype)
+    if isinstance(scale, torch.Tensor):
+        scale = scale.to(r.dtype)
     return r, scale, zero_point, q_min, q_max
 
 

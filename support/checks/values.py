@@ -477,7 +477,11 @@ def unknown_granularity(granularity: Any) -> ValueError:
 
 
 def block_param(
-    param: Any, param_shape: tuple[int, ...], n_blocks: tuple[int, ...], name: str
+    param: Any,
+    param_shape: tuple[int, ...],
+    n_blocks: tuple[int, ...],
+    name: str,
+    returned_by: str = "choose_qparams_affine",
 ) -> torch.Tensor:
     """A number, or a tensor with one value per block (shape ``n_blocks``), in ``param_shape``.
 
@@ -496,7 +500,7 @@ def block_param(
     if param.numel() != math.prod(n_blocks) or tuple(param.shape) != n_blocks:
         raise ValueError(
             f"{name} has shape {tuple(param.shape)}, but this block size needs one value per "
-            f"block, shape {n_blocks}: pass what choose_qparams_affine returned."
+            f"block, shape {n_blocks}: pass what {returned_by} returned."
         )
     return param.detach().reshape(param_shape)
 
@@ -557,14 +561,17 @@ def block_params(
     )
 
 
-def float32_scale(scale: torch.Tensor) -> torch.Tensor:
+def float32_scale(
+    scale: torch.Tensor, hint: str = "quantize_blockwise returns float64 scales."
+) -> torch.Tensor:
     """A scale as float32, the course's dtype for returned scales; a ``ValueError`` if it does
-    not fit (values above about 4e40 need a float64 scale: use ``quantize_blockwise``)."""
+    not fit (values above about 4e40 need a float64 scale: use ``quantize_blockwise``), with
+    ``hint`` saying what to do instead."""
     converted = scale.to(torch.float32)
     if not bool(torch.isfinite(converted).all()):
         raise ValueError(
-            "the scale does not fit in float32 (the values reach beyond 3.4e38 * q_max): "
-            "quantize_blockwise returns float64 scales."
+            "the scale does not fit in float32 (the values reach beyond 3.4e38 times the "
+            f"largest level): {hint}"
         )
     return converted
 
